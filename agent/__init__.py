@@ -1,0 +1,1 @@
+"""The agent: model backends, tools and the LangChain agent loop, as a stream of events."""

@@ -1,0 +1,111 @@
+"""The record schema every package speaks: tools, calls, plans and training/eval examples.
+
+A tool is a JSON Schema in OpenAI `tools` form; a call is `{"name", "arguments"}`; a plan is
+`{"goal", "steps": [{"title", "detail", "tool_call"?, "sources"?}], "assumptions"?}`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ToolSpec(BaseModel):
+    """A function the model may call, described by a JSON Schema for its arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="Function name the model must emit exactly.")
+    description: str = Field("", description="What the function does, for the model.")
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}},
+                                       description="JSON Schema of the arguments object.")
+
+    def openai(self) -> dict[str, Any]:
+        """The OpenAI / TGI `tools` entry."""
+        return {"type": "function", "function": self.model_dump()}
+
+    @classmethod
+    def from_openai(cls, tool: dict[str, Any]) -> "ToolSpec":
+        fn = tool.get("function", tool)
+        return cls(name=fn["name"], description=fn.get("description", "") or "",
+                   parameters=fn.get("parameters") or {"type": "object", "properties": {}})
+
+
+class ToolCall(BaseModel):
+    """One function call: a name and its arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="Name of an offered tool.")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments by name.")
+
+    def to_json(self) -> str:
+        return json.dumps({"name": self.name, "arguments": self.arguments}, ensure_ascii=False)
+
+
+class Source(BaseModel):
+    """Where a piece of text came from: file, heading path and character span."""
+
+    source: str = Field(description="Path of the document.")
+    heading: str = Field("", description="Heading path inside the document, ' > '-joined.")
+    start: int | None = Field(None, description="Start character offset in the document.")
+    end: int | None = Field(None, description="End character offset in the document.")
+
+
+class Step(BaseModel):
+    """One step of a plan."""
+
+    title: str = Field(min_length=1, description="Short imperative title of the step.")
+    detail: str = Field("", description="What to do, concretely.")
+    tool_call: ToolCall | None = Field(None, description="A tool call that performs this step, if any.")
+    sources: list[str] = Field(default_factory=list, description="Documents this step relies on.")
+
+
+class Plan(BaseModel):
+    """A step-by-step plan for a goal: the product's main structured output."""
+
+    goal: str = Field(min_length=1, description="What the person wants to achieve.")
+    steps: list[Step] = Field(min_length=1, description="Ordered steps.")
+    assumptions: list[str] = Field(default_factory=list, description="What the plan takes for granted.")
+
+
+class Message(BaseModel):
+    """One chat turn. Assistant turns may carry tool calls; tool turns carry a result."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    name: str | None = Field(None, description="Tool name, on tool turns.")
+    tool_call_id: str | None = None
+
+
+class Example(BaseModel):
+    """One training or evaluation record, whatever its source format.
+
+    `messages` end with the last user (or tool) turn; the target is what the assistant says next:
+    `target_calls` (possibly several), or `target_plan`, or `target_text` (e.g. irrelevance).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    messages: list[Message]
+    tools: list[ToolSpec] = Field(default_factory=list)
+    target_calls: list[ToolCall] = Field(default_factory=list)
+    target_plan: Plan | None = None
+    target_text: str | None = None
+    source: str = Field("andini", description="Data set it came from.")
+    license: str = Field("unknown", description="License of the source.")
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def target_message(self) -> Message:
+        """The assistant turn the model should produce."""
+        if self.target_plan is not None:
+            return Message(role="assistant", content=self.target_plan.model_dump_json(exclude_none=True))
+        return Message(role="assistant", content=self.target_text or "", tool_calls=self.target_calls)
+
+
+def plan_tool() -> ToolSpec:
+    """The plan schema offered as a tool, so any backend can emit a plan as a call."""
+    schema = Plan.model_json_schema()
+    return ToolSpec(name="make_plan", description="Write a step-by-step plan for the goal.", parameters=schema)

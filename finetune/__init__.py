@@ -1,0 +1,1 @@
+"""Fine-tuning: dataset readers, validation, rendering with assistant-only masks, LoRA/QLoRA training, export."""

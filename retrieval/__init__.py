@@ -1,0 +1,1 @@
+"""Retrieval: ingest documents into Chroma through LlamaIndex, and search them with citations."""

@@ -1,0 +1,59 @@
+"""Shared fixtures. Every test runs with ANDINI_HOME in a temp dir, except that converted model
+weights are shared through one session-wide cache so the default model is converted once per run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from andini.settings import get_settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("ANDINI_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """A session-wide ANDINI_HOME/models, so the GGUF -> safetensors conversion happens once."""
+    return tmp_path_factory.mktemp("models-cache")
+
+
+@pytest.fixture(autouse=True)
+def andini_home(tmp_path, monkeypatch, model_cache) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(model_cache)
+    for key in list(os.environ):
+        if key.startswith("ANDINI_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("ANDINI_HOME", str(home))
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data, or a skip that says why."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set ANDINI_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if not path:
+        pytest.skip("Debian chromium is not installed (make test installs it as root)")
+    return path
