@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, description="Bearer token for `andini serve`; required to serve.")
     api_host: str = Field("127.0.0.1", description="Address `andini serve` binds.")
     api_port: int = Field(8001, description="Port of `andini serve`.")
+    api_max_body_bytes: int = Field(2_000_000, ge=1024,
+                                    description="Largest request body `andini serve` accepts; larger gets 413.")
+    api_rate_limit: str = Field("120/minute",
+                                description="Requests allowed per client token, in `limits` notation ('120/minute', '10/second').")
     ui_port: int = Field(8501, description="Port of `andini ui`.")
 
     @classmethod
