@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(2_000_000, ge=1024,
                                     description="Largest request body `andini serve` accepts; larger gets 413.")
     api_rate_limit: str = Field("120/minute",
-                                description="Requests allowed per client token, in `limits` notation ('120/minute', '10/second').")
+                                description="Requests allowed per client address, in `limits` notation ('120/minute', '10/second').")
     ui_port: int = Field(8501, description="Port of `andini ui`.")
 
     @classmethod
