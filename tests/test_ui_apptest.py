@@ -1,0 +1,106 @@
+"""Page logic of the Streamlit app through Streamlit's AppTest (no browser).
+
+The chat tests drive the pages with a scripted agent: they check the UI's plumbing (drawing steps,
+sources, plans, confirmations and errors from events), not the agent. Documents, tasks and evaluation
+use the real retrieval, task store and eval reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui_support import ScriptedAgent, app_test
+
+
+@pytest.fixture
+def agent(tmp_path):
+    return ScriptedAgent(tmp_path)
+
+
+def ask(at, text: str):
+    at.chat_input[0].set_value(text).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_chat_turn_shows_tool_step_answer_and_citation(monkeypatch, agent):
+    at = ask(app_test(monkeypatch, agent).run(), "How do I install it?")
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert [s.label for s in at.status] == ["Tool: search"]
+    step = at.status[0]
+    assert step.state == "complete"
+    assert step.json[0].value and "How do I install it?" in step.json[0].value
+    answer = at.chat_message[1]
+    assert any(m.value == "Run `make setup`." for m in answer.markdown)
+    citation = [e for e in at.expander if "guide.md" in e.label]
+    assert citation and "Guide > Install" in citation[0].label
+    assert citation[0].markdown[0].value == "> Install with make setup."
+    assert agent.calls == [("stream", "How do I install it?", None)]
+
+
+def test_conversation_continues_in_the_same_thread(monkeypatch, agent):
+    at = ask(app_test(monkeypatch, agent).run(), "first question")
+    at = ask(at, "second question")
+    assert agent.calls[1] == ("stream", "second question", "t-1")
+    assert [m.name for m in at.chat_message] == ["user", "assistant"] * 2
+
+
+def test_side_effect_tool_waits_for_approval(monkeypatch, agent):
+    at = ask(app_test(monkeypatch, agent).run(), "create a task for the report")
+    assert any("create_task" in w.value for w in at.warning)
+    assert agent.calls == [("stream", "create a task for the report", None)]
+    approve = next(b for b in at.button if b.label == "Approve")
+    approve.click().run()
+    assert not at.exception
+    assert agent.calls[-1] == ("resume", "t-1", True)
+    assert any(m.value == "Task created." for m in at.chat_message[-1].markdown)
+    assert not [b for b in at.button if b.label == "Approve"]
+
+
+def test_denied_tool_is_not_run(monkeypatch, agent):
+    at = ask(app_test(monkeypatch, agent).run(), "create a task")
+    next(b for b in at.button if b.label == "Deny").click().run()
+    assert agent.calls[-1] == ("resume", "t-1", False)
+    assert any("did not create" in m.value for m in at.chat_message[-1].markdown)
+
+
+def test_plan_renders_as_checklist_with_downloads(monkeypatch, agent):
+    at = ask(app_test(monkeypatch, agent).run(), "make a plan for the release")
+    labels = [c.label for c in at.checkbox]
+    assert labels == ["**Run the tests** — make test", "**Tag the version**"]
+    assert {b.label for b in at.download_button} == {"Download JSON", "Download YAML"}
+    assert any(b.label == "Turn into tasks" for b in at.button)
+
+
+def test_error_event_is_shown_with_the_fix(monkeypatch, agent):
+    at = ask(app_test(monkeypatch, agent).run(), "is the server down")
+    assert any("No TGI server" in e.value and "fix:" in e.value for e in at.error)
+
+
+def test_exception_in_the_agent_becomes_a_readable_error(monkeypatch, agent):
+    at = ask(app_test(monkeypatch, agent).run(), "this will fail")
+    errors = [e.value for e in at.error]
+    assert any("model server refused the connection" in e and "fix:" in e for e in errors)
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+
+
+def test_settings_change_reaches_the_agent(monkeypatch, agent):
+    at = app_test(monkeypatch, agent).run()
+    assert "Using **local**" in at.sidebar.caption[0].value
+    at.sidebar.selectbox(key="set_backend").select("tgi").run()
+    at.sidebar.text_input(key="set_tgi_url").input("http://127.0.0.1:9999").run()
+    at.sidebar.selectbox(key="set_search_mode").select("bm25").run()
+    at.sidebar.number_input(key="set_search_k").set_value(3).run()
+    at.sidebar.slider(key="set_temperature").set_value(0.7).run()
+    summary = at.sidebar.caption[0].value
+    assert "tgi" in summary and "http://127.0.0.1:9999" in summary and "bm25 k=3" in summary
+    ask(at, "hello")
+    settings = agent.settings_seen[-1]
+    assert (settings.backend, settings.tgi_url, settings.search_mode, settings.search_k,
+            settings.temperature) == ("tgi", "http://127.0.0.1:9999", "bm25", 3, 0.7)
+
+
+def test_health_line_reports_model_and_chroma(monkeypatch, agent):
+    at = app_test(monkeypatch, agent).run()
+    lines = [c.value for c in at.sidebar.caption]
+    assert any("**Model**" in line for line in lines)
+    assert any("**Chroma**" in line for line in lines)

@@ -1,0 +1,38 @@
+"""`andini ui`: run the Streamlit app (ui/app.py) on the embedded default.
+
+Streamlit replaces this process (`python -m streamlit run ...`, same interpreter), headless, without usage
+statistics, on ANDINI_UI_PORT unless --port says otherwise. The app itself indexes the project docs on
+first start and loads the model lazily, so the page answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+def streamlit_command(port: int, host: str, no_ingest: bool = False) -> list[str]:
+    """The exact command line `andini ui` runs."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP),
+           "--server.headless", "true", "--server.port", str(port), "--server.address", host,
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+           "--global.developmentMode", "false"]
+    return cmd + (["--", "--no-ingest"] if no_ingest else [])
+
+
+def main(args: argparse.Namespace) -> int:
+    from andini.settings import get_settings
+
+    port = args.port or get_settings().ui_port
+    host = getattr(args, "host", None) or "127.0.0.1"
+    cmd = streamlit_command(port, host, getattr(args, "no_ingest", False))
+    print(f"andini ui: http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(APP.parent.parent),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    # exec, not a child process: signals (Ctrl+C, a supervisor's SIGTERM) reach Streamlit directly.
+    os.execve(sys.executable, cmd, env)
+    return 0  # not reached

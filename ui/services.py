@@ -1,0 +1,145 @@
+"""What the pages share: the effective settings, the cached agent, health checks and the first-start ingest.
+
+Everything here calls a public function of agent/, retrieval/ or eval/; the UI adds caching and nothing
+else. Heavy packages are imported inside the functions, so a page that does not need them stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from pydantic import ValidationError
+
+from andini.errors import AndiniError
+from andini.settings import Settings, get_settings
+
+#: The fields the sidebar lets a person change for this browser session.
+EDITABLE = ("backend", "tgi_url", "openai_url", "model", "adapter", "search_mode", "search_k", "temperature")
+OVERRIDES_KEY = "settings_overrides"
+
+
+def bundled_docs_dir() -> Path | None:
+    """The repository's docs/ folder (the demo's knowledge base), or None when installed without it."""
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    return docs if docs.is_dir() and any(docs.glob("*.md")) else None
+
+
+def overrides() -> dict[str, Any]:
+    """This session's changes to the settings, by field name."""
+    return st.session_state.setdefault(OVERRIDES_KEY, {})
+
+
+def current_settings() -> Settings:
+    """The process settings with this session's overrides applied (validated like the environment)."""
+    base = get_settings()
+    changed = {k: v for k, v in overrides().items() if k in EDITABLE}
+    if not changed:
+        return base
+    try:
+        return Settings(**{**base.model_dump(include={"home"}), **changed})
+    except ValidationError as exc:
+        raise AndiniError(f"Invalid setting: {exc.errors()[0]['msg']}",
+                          hint="correct the value in the sidebar") from exc
+
+
+def settings_key(settings: Settings) -> str:
+    """A hashable fingerprint of the fields that change which agent answers."""
+    return settings.model_dump_json(include=set(EDITABLE) | {"home", "max_new_tokens", "collection"})
+
+
+@st.cache_resource(show_spinner="Loading the model (first time only)…", max_entries=4)
+def _agent_for(key: str, _settings: Settings) -> Any:
+    return build_agent(_settings)
+
+
+def build_agent(settings: Settings) -> Any:
+    """A ready agent: on the local backend the model is loaded now, so the first answer is not slow."""
+    from agent.run import Agent
+
+    if settings.backend == "local":
+        from agent.backends import make_chat_model
+
+        make_chat_model(settings)  # loads and caches the weights in this process
+    return Agent(settings=settings)
+
+
+def get_agent() -> Any:
+    """The agent for the current settings, built once per settings and shared by all sessions."""
+    settings = current_settings()
+    return _agent_for(settings_key(settings), settings)
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def _health(key: str, _settings: Settings) -> dict[str, tuple[bool, str]]:
+    return {"model": model_health(_settings), "chroma": chroma_health()}
+
+
+def health() -> dict[str, tuple[bool, str]]:
+    """Whether the model backend and Chroma answer, re-checked at most every 20 seconds."""
+    settings = current_settings()
+    return _health(settings_key(settings), settings)
+
+
+def model_health(settings: Settings) -> tuple[bool, str]:
+    try:
+        from agent import health as agent_health
+
+        report = agent_health(settings)
+    except ImportError as exc:
+        return False, f"agent package unavailable ({exc})"
+    except Exception as exc:  # a health probe reports; it never breaks the page
+        return False, str(exc)
+    ok = bool(report.get("ok", report.get("reachable", False)))
+    detail = report.get("detail") or report.get("message") or report.get("error") or settings.backend
+    return ok, str(detail)
+
+
+def chroma_health() -> tuple[bool, str]:
+    try:
+        from retrieval.store import health as store_health
+
+        return store_health()
+    except ImportError as exc:
+        return False, f"retrieval package unavailable ({exc})"
+    except Exception as exc:
+        return False, str(exc)
+
+
+@st.cache_resource(show_spinner="Indexing the project docs (first start only)…")
+def ingest_bundled_docs(home: str) -> str:
+    """Ingest docs/ once per server process and ANDINI_HOME; incremental, so a restart is quick."""
+    docs = bundled_docs_dir()
+    if docs is None:
+        return "No bundled docs found: add your own on the Documents page."
+    from retrieval.ingest import ingest
+
+    report = ingest([docs])
+    return (f"Project docs indexed: {report.files_added} added, {report.files_updated} updated, "
+            f"{report.files_unchanged} unchanged.")
+
+
+def ensure_ready() -> None:
+    """First start: the project docs indexed (skipped with `andini ui --no-ingest`), once per session shown."""
+    if "--no-ingest" in sys.argv:
+        return
+    try:
+        note = ingest_bundled_docs(str(get_settings().home))
+    except Exception as exc:  # noqa: BLE001 - the app still works without the bundled docs
+        st.warning(f"Could not index the project docs: {describe_error(exc)}")
+        return
+    if not st.session_state.get("ingest_noted"):
+        st.session_state["ingest_noted"] = True
+        st.toast(note, icon=":material/library_books:")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One message a person can act on, for any exception a page catches."""
+    if isinstance(exc, AndiniError):
+        return str(exc)
+    if isinstance(exc, ImportError):
+        return f"A part of andini is missing: {exc}\n  fix: reinstall with `make setup`"
+    return (f"Unexpected error: {type(exc).__name__}: {exc}\n"
+            "  fix: check the health line in the sidebar; set ANDINI_DEBUG=1 for the full traceback")

@@ -1,0 +1,75 @@
+"""The settings sidebar: backend and URL, model and adapter, retrieval mode and k, temperature, and a
+health line. Changes apply to this browser session only (the environment and config.toml stay as they are).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from andini.errors import AndiniError
+from andini.settings import get_settings
+from ui import services
+
+BACKENDS = {"local": "Local (embedded)", "tgi": "TGI server", "openai": "OpenAI-compatible server"}
+MODES = ("hybrid", "dense", "bm25")
+
+
+def _widget_default(name: str) -> Any:
+    return services.overrides().get(name, getattr(get_settings(), name))
+
+
+def _store(name: str) -> None:
+    """Widget callback: keep the value as an override; an emptied text field means 'the default'."""
+    value = st.session_state[f"set_{name}"]
+    if isinstance(value, str):
+        value = value.strip() or None
+    base = getattr(get_settings(), name)
+    if value == base or (value is None and name not in ("model", "adapter")):
+        services.overrides().pop(name, None)
+    else:
+        services.overrides()[name] = value
+
+
+def _field(widget, name: str, label: str, **kwargs: Any) -> None:
+    key = f"set_{name}"
+    if key not in st.session_state:
+        value = _widget_default(name)
+        st.session_state[key] = "" if value is None and widget is st.text_input else value
+    widget(label, key=key, on_change=_store, args=(name,), **kwargs)
+
+
+def render_settings() -> None:
+    """Draw the settings sidebar and the health line."""
+    with st.sidebar:
+        _summary_and_health()
+        with st.expander("Settings", icon=":material/tune:"):
+            _field(st.selectbox, "backend", "Model backend", options=list(BACKENDS), format_func=BACKENDS.get)
+            backend = st.session_state["set_backend"]
+            if backend == "tgi":
+                _field(st.text_input, "tgi_url", "TGI URL")
+            elif backend == "openai":
+                _field(st.text_input, "openai_url", "Server URL")
+            _field(st.text_input, "model", "Model", placeholder="backend default",
+                   help="A local model folder, or the model id a server serves. Empty: the default.")
+            _field(st.text_input, "adapter", "LoRA adapter", placeholder="none",
+                   help="A local adapter folder (local backend) or the adapter id TGI serves.")
+            _field(st.selectbox, "search_mode", "Retrieval mode", options=list(MODES))
+            _field(st.number_input, "search_k", "Passages to retrieve (k)", min_value=1, max_value=50, step=1)
+            _field(st.slider, "temperature", "Temperature", min_value=0.0, max_value=2.0, step=0.1)
+
+
+def _summary_and_health() -> None:
+    try:
+        settings = services.current_settings()
+    except AndiniError as exc:
+        st.error(str(exc))
+        return
+    url = {"tgi": settings.tgi_url, "openai": settings.openai_url}.get(settings.backend, "in-process")
+    st.caption(f"Using **{settings.backend}** ({url}) · model `{settings.model or 'default'}` · "
+               f"adapter `{settings.adapter or 'none'}` · {settings.search_mode} k={settings.search_k} · "
+               f"T={settings.temperature:g}")
+    checks = services.health()
+    for name, (ok, detail) in (("Model", checks["model"]), ("Chroma", checks["chroma"])):
+        st.caption(f":{'green' if ok else 'red'}[●] **{name}**: {detail}")
