@@ -1,0 +1,164 @@
+"""Request and response bodies of the automation API (`andini serve`).
+
+Requests forbid unknown keys, so a misspelt field is a 422 that names it rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from andini.schema import Plan, Source, ToolCall
+
+#: Document names an ingest request may use: a plain file name with a text extension, no folders.
+DOCUMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.(md|markdown|txt|html|htm)$"
+TaskStatus = Literal["todo", "doing", "done"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+class RunRequest(Strict):
+    """One agent turn: an intent in, a plan and tool calls out."""
+
+    intent: str = Field(min_length=1, max_length=8000, description="What the person wants, in plain words.")
+    thread_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
+                                  description="Continue this conversation; omit to start a new one.")
+    confirm: bool = Field(False, description="Approve tool calls with side effects in advance. Without it, "
+                          "the run stops at the first such call with status 'needs_confirmation'.")
+
+
+class ConfirmRequest(Strict):
+    """The answer to a run that stopped at a side-effect tool call."""
+
+    approve: bool = Field(description="True runs the pending call; false refuses it and lets the agent go on.")
+
+
+class ToolCallRecord(BaseModel):
+    """A tool call the agent made during the run, with its result once it ran."""
+
+    call: ToolCall
+    call_id: str | None = None
+    ok: bool | None = Field(None, description="False when the tool raised; null when it has not run.")
+    result: Any = Field(None, description="The tool's output (JSON).")
+
+
+class RunResult(BaseModel):
+    """Everything one agent turn produced."""
+
+    thread_id: str | None = Field(description="Conversation id: pass it back to continue or to confirm.")
+    status: Literal["done", "needs_confirmation", "error"]
+    answer: str = Field("", description="The final answer text.")
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    plan: Plan | None = Field(None, description="The validated plan, when the turn produced one.")
+    plan_id: int | None = Field(None, description="Id of the plan in the plan store.")
+    sources: list[Source] = Field(default_factory=list, description="Passages the answer rests on.")
+    pending: ToolCall | None = Field(None, description="The side-effect call waiting for confirmation.")
+    error: str | None = Field(None, description="What went wrong, when status is 'error'.")
+
+
+# --- plans and tasks ----------------------------------------------------------------------------------
+
+class TaskCreate(Strict):
+    title: str = Field(min_length=1, max_length=500, description="Short title.")
+    detail: str = Field("", max_length=20000, description="What to do.")
+    plan_id: int | None = Field(None, ge=1, description="Plan this task came from.")
+
+
+class TaskUpdate(Strict):
+    title: str | None = Field(None, min_length=1, max_length=500)
+    detail: str | None = Field(None, max_length=20000)
+    status: TaskStatus | None = None
+
+
+class TaskOut(BaseModel):
+    id: int
+    title: str
+    detail: str = ""
+    status: TaskStatus
+    plan_id: int | None = None
+    created_at: datetime | str
+    updated_at: datetime | str
+
+
+class PlanOut(BaseModel):
+    id: int = Field(description="Id in the plan store.")
+    plan: Plan
+
+
+class PlanSummary(BaseModel):
+    id: int
+    goal: str
+    steps: int = Field(description="Number of steps.")
+    created_at: datetime | str | None = None
+
+
+# --- documents and search ---------------------------------------------------------------------------
+
+class DocumentIn(Strict):
+    name: str = Field(pattern=DOCUMENT_NAME, description="File name, e.g. 'runbook.md' (md, txt or html).")
+    content: str = Field(min_length=1, description="The document's text.")
+
+
+class IngestRequest(Strict):
+    documents: list[DocumentIn] = Field(min_length=1, max_length=100, description="Documents to add or update.")
+    collection: str | None = Field(None, min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*[A-Za-z0-9]$",
+                                   description="Chroma collection (default: ANDINI_COLLECTION).")
+
+
+class FileErrorOut(BaseModel):
+    path: str
+    reason: str
+
+
+class IngestResult(BaseModel):
+    files_added: int
+    files_updated: int
+    files_unchanged: int
+    files_removed: int
+    chunks_written: int
+    errors: list[FileErrorOut] = Field(default_factory=list)
+    ok: bool
+
+
+class DocumentOut(BaseModel):
+    source: str
+    chunks: int
+    ingested_at: datetime | str | None = None
+
+
+class HitOut(BaseModel):
+    chunk_id: str
+    text: str
+    score: float
+    source: Source
+
+
+# --- health -------------------------------------------------------------------------------------------
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str = ""
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, Check]
+
+
+class Problem(BaseModel):
+    """Every error this API returns: what went wrong and, when known, what to do."""
+
+    detail: Any = Field(description="What went wrong (a list of field errors for 422).")
+    hint: str | None = Field(None, description="What to do about it.")
+    message: str | None = Field(None, description="422 only: the fields at fault, one line.")
