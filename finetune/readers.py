@@ -89,7 +89,7 @@ def _object_schema(params: dict[str, Any], required: list[str] | None = None) ->
         allowed = spec.pop("allowed_values", None)
         spec.pop("default_value", None)
         prop = to_json_schema(spec)
-        if allowed:
+        if isinstance(allowed, list) and allowed:  # some specs write a range as a string: not an enum
             prop["enum"] = allowed
         properties[name] = prop
     return {"type": "object", "properties": properties, "required": required}
@@ -172,11 +172,18 @@ def _bfcl_answers(answer_path: Path) -> dict[str, list]:
 def first_acceptable_call(truth: dict[str, dict[str, list]]) -> ToolCall:
     """The first acceptable value of each argument; `""` first means the argument may be left out."""
     (name, args), = truth.items()
+    return ToolCall(name=name, arguments=_first_values(args))
+
+
+def _first_values(options_by_arg: dict[str, Any]) -> dict[str, Any]:
+    """{arg: [acceptable values]} -> {arg: first value}; nested objects list their options the same way."""
     chosen = {}
-    for arg, options in args.items():
-        if isinstance(options, list) and options and options[0] != "":
-            chosen[arg] = options[0]
-    return ToolCall(name=name, arguments=chosen)
+    for arg, options in options_by_arg.items():
+        if not isinstance(options, list) or not options or options[0] == "":
+            continue
+        value = options[0]
+        chosen[arg] = _first_values(value) if isinstance(value, dict) else value
+    return chosen
 
 
 def _bfcl(path: Path) -> Iterator[tuple[int, Example]]:

@@ -1,0 +1,176 @@
+"""The one config file of a fine-tuning run: data, model, LoRA, training.
+
+Dataclasses whose fields carry their help text (like TRL's SFTConfig), validated by pydantic so that a
+typo or a wrong type is an error naming the key before any long work starts. `andini finetune` saves
+the resolved config beside the adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+
+from andini.errors import InputError
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+@dataclass(config=_STRICT)
+class SourceConfig:
+    """One input data set."""
+
+    path: str = Field(description="File to read; relative paths are under data.root.")
+    format: Literal["bfcl", "openai", "sharegpt", "glaive", "seal", "nestful", "coplan", "andini"] = Field(
+        description="Reader to use (see finetune.readers.FORMATS).")
+    weight: float = Field(1.0, ge=0, description="Sampling weight in the training mix: 2.0 repeats each example "
+                                                 "twice, 0.5 keeps half (deterministically).")
+    cap: int | None = Field(None, ge=0, description="At most this many training examples from this source.")
+    explode: bool = Field(False, description="One example per assistant turn (short, single-step targets) "
+                                             "instead of one per conversation.")
+
+
+@dataclass(config=_STRICT)
+class EvalFileConfig:
+    """An evaluation file whose questions must not appear in training data."""
+
+    path: str = Field(description="Evaluation file; relative paths are under data.root.")
+    format: str = Field("bfcl", description="Its reader format.")
+
+
+@dataclass(config=_STRICT)
+class DataConfig:
+    """`andini data build`: sources -> validated, deduplicated, decontaminated splits and a card."""
+
+    sources: list[SourceConfig] = Field(description="Data sets to read.")
+    out: str = Field("artifacts/data", description="Folder for train/val/test JSONL and the dataset card "
+                                                   "(relative to the working directory).")
+    root: str = Field(".", description="Base folder for relative source paths, relative to the config file. "
+                                       "The environment variable ANDINI_SHARED_DATA overrides it.")
+    eval_files: list[EvalFileConfig] = Field(default_factory=list,
+                                             description="Decontaminate against these evaluation sets.")
+    val_fraction: float = Field(0.05, ge=0, lt=0.5, description="Share of each source for validation.")
+    test_fraction: float = Field(0.05, ge=0, lt=0.5, description="Share of each source held out for testing.")
+    seed: int = Field(0, description="Seed of every sampling decision (splits are hash-based and stable).")
+    near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Word-trigram Jaccard at or above which two "
+                                                                  "queries are near duplicates.")
+    decontam_threshold: float = Field(0.7, gt=0, le=1, description="Jaccard to an eval query at or above "
+                                                                  "which a training example is removed.")
+    irrelevance_fraction: float = Field(0.1, ge=0, le=1, description="Add this share of examples whose offered "
+                                                                     "tools don't fit (the answer is text).")
+    multi_call_weight: float = Field(1.0, ge=0, description="Extra weight of examples with 2+ calls.")
+    distractor_tools: int = Field(0, ge=0, description="Offer this many extra tools from other examples, so "
+                                                       "the model must choose (Seal/NESTFUL offer only the called ones).")
+    max_description_chars: int | None = Field(None, ge=0, description="Cut tool and parameter descriptions to this "
+                                                                       "length (compact schemas: shorter sequences).")
+    max_tokens: int = Field(2048, ge=16, description="Drop rendered examples longer than this (counted in the card).")
+
+
+@dataclass(config=_STRICT)
+class ModelConfig:
+    """The base model and its chat format."""
+
+    base: str = Field("smollm2-135m-instruct", description="Local model folder (save_pretrained layout) or "
+                                                          "'smollm2-135m-instruct', the embedded default.")
+    format: Literal["auto", "chatml", "mistral"] = Field("auto", description="Chat format; 'auto' picks it "
+                                                                             "from the model name.")
+
+
+@dataclass(config=_STRICT)
+class LoraConfig:
+    """The LoRA adapter."""
+
+    r: int = Field(16, ge=1, description="Rank.")
+    alpha: int = Field(32, ge=1, description="Scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | Literal["all-linear"] = Field("all-linear", description="Module names to adapt.")
+
+
+@dataclass(config=_STRICT)
+class TrainConfig:
+    """The optimisation loop (transformers Trainer)."""
+
+    output_dir: str = Field("artifacts/adapter", description="Adapter, checkpoints and manifest go here.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training split.")
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: use epochs).")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name: cosine, linear, constant, ...")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming up.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    batch_size: int = Field(4, ge=1, description="Rows per device per step (a row is one packed sequence).")
+    grad_accum: int = Field(1, ge=1, description="Steps accumulated per optimizer step.")
+    max_seq_len: int = Field(1024, ge=16, description="Tokens per row; examples are packed up to it.")
+    packing: bool = Field(True, description="Pack several examples per row; position_ids restart per example "
+                                            "so examples never attend to each other.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 where the hardware "
+                                                                           "computes it natively.")
+    quantization: Literal["none", "4bit"] = Field("none", description="4bit = QLoRA via bitsandbytes (CUDA only).")
+    eval_steps: int = Field(50, ge=1, description="Evaluate on the validation split every N steps.")
+    save_steps: int = Field(50, ge=1, description="Checkpoint every N steps (resume picks the latest).")
+    save_total_limit: int = Field(2, ge=1, description="Checkpoints kept.")
+    early_stopping_patience: int | None = Field(3, ge=1, description="Stop after N evaluations without "
+                                                                     "improvement (None: never).")
+    logging_steps: int = Field(5, ge=1, description="Log loss and throughput every N steps.")
+    seed: int = Field(0, description="Training seed.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (None: torch's default).")
+    max_val_examples: int = Field(200, ge=1, description="Cap on validation examples evaluated for loss.")
+    quality_examples: int = Field(0, ge=0, description="After training, score this many held-out test "
+                                                       "examples with the base model and the adapter.")
+
+
+@dataclass(config=_STRICT)
+class RunConfig:
+    """A whole fine-tuning run."""
+
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    path: str | None = Field(None, description="The file this config was read from (set by load_config).")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def data_path(self, relative: str) -> Path:
+        """A source or eval path resolved under data.root."""
+        import os
+
+        path = Path(relative).expanduser()
+        if path.is_absolute():
+            return path
+        root = os.environ.get("ANDINI_SHARED_DATA")
+        base = Path(root) if root else Path(self.path or ".").parent / self.data.root
+        return (base / path).resolve()
+
+    def format_name(self) -> str:
+        return self.model.format if self.model.format != "auto" else (
+            "mistral" if "mistral" in self.model.base.lower() else "chatml")
+
+
+def load_config(path: Path | str) -> RunConfig:
+    """Read and validate a YAML config; errors name the file and the key."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read config: {exc.strerror}", path=path) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path,
+                         line=mark.line + 1 if mark else None) from exc
+    if not isinstance(raw, dict):
+        raise InputError("the config must be a mapping with data/model/lora/train", path=path)
+    raw["path"] = str(path)
+    try:
+        return TypeAdapter(RunConfig).validate_python(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        hint = "unknown key: check its spelling against docs/finetune.md" if err["type"] == "extra_forbidden" else None
+        raise InputError(err["msg"], path=path, field=key, hint=hint) from exc
