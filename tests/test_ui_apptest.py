@@ -73,13 +73,13 @@ def test_plan_renders_as_checklist_with_downloads(monkeypatch, agent):
 
 def test_error_event_is_shown_with_the_fix(monkeypatch, agent):
     at = ask(app_test(monkeypatch, agent).run(), "is the server down")
-    assert any("No TGI server" in e.value and "fix:" in e.value for e in at.error)
+    assert any("No TGI server" in e.value and "What to do:" in e.value for e in at.error)
 
 
 def test_exception_in_the_agent_becomes_a_readable_error(monkeypatch, agent):
     at = ask(app_test(monkeypatch, agent).run(), "this will fail")
     errors = [e.value for e in at.error]
-    assert any("model server refused the connection" in e and "fix:" in e for e in errors)
+    assert any("model server refused the connection" in e and "What to do:" in e for e in errors)
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
 
 
@@ -104,3 +104,34 @@ def test_health_line_reports_model_and_chroma(monkeypatch, agent):
     lines = [c.value for c in at.sidebar.caption]
     assert any("**Model**" in line for line in lines)
     assert any("**Chroma**" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_upload_ingests_lists_and_removes_a_document(monkeypatch):
+    pytest.importorskip("retrieval.ingest", reason="retrieval has not landed yet")
+    at = app_test(monkeypatch).run()
+    at.switch_page("views/documents.py").run()
+    assert not at.exception, at.exception
+    at.file_uploader[0].set_value(("notes.md", b"# Notes\n\nThe launch code is 42.\n", "text/markdown"))
+    at.run()
+    next(b for b in at.button if b.label == "Ingest uploads").click().run()
+    assert not at.exception, at.exception
+    assert any("1 added" in s.value for s in at.success), [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["document"].map(lambda p: p.rsplit("/", 1)[-1])) == ["notes.md"]
+    assert table["chunks"].iloc[0] >= 1
+    remove = next(s for s in at.selectbox if s.label == "Remove a document")
+    remove.select(table["document"].iloc[0]).run()
+    next(b for b in at.button if b.label == "Remove").click().run()
+    assert any("Removed notes.md" in i.value for i in at.info)
+    assert not at.dataframe
+
+
+def test_missing_folder_is_reported_with_the_fix(monkeypatch):
+    pytest.importorskip("retrieval.ingest", reason="retrieval has not landed yet")
+    at = app_test(monkeypatch).run()
+    at.switch_page("views/documents.py").run()
+    at.text_input[0].input("/no/such/folder").run()
+    next(b for b in at.button if b.label == "Ingest folder").click().run()
+    assert any("No such file or folder: /no/such/folder" in e.value and "What to do:" in e.value
+               for e in at.error)

@@ -20,7 +20,7 @@ def streamlit_command(port: int, host: str, no_ingest: bool = False) -> list[str
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP),
            "--server.headless", "true", "--server.port", str(port), "--server.address", host,
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-           "--global.developmentMode", "false"]
+           "--global.developmentMode", "false", "--client.toolbarMode", "viewer"]
     return cmd + (["--", "--no-ingest"] if no_ingest else [])
 
 

@@ -60,12 +60,26 @@ def render_events(events: Iterable[Event], key: str, *, live: bool = False,
                 st.markdown(event.text)
             show_sources(event.sources, seen, key=key)
         elif event.kind == "error":
-            st.error(event.text or "The agent stopped with an error.", icon=":material/error:")
+            show_error(event.text or "The agent stopped with an error.")
         elif event.kind == "confirm" and event.call is not None:
+            _await_approval(steps, event)
             st.warning(f"The agent wants to run **{event.call.name}**, which changes something. "
                        "Approve or deny below.", icon=":material/front_hand:")
             st.json(event.call.arguments)
     return seen
+
+
+def show_error(text: str) -> None:
+    """An error box with the cause on top and the fix (the part after 'fix:') on its own line."""
+    cause, _, fix = text.partition("\n  fix: ")
+    st.error(cause + (f"  \n**What to do:** {fix}" if fix else ""), icon=":material/error:")
+
+
+def _await_approval(steps: dict[str, tuple[Any, str]], event: Event) -> None:
+    key = event.call_id if event.call_id in steps else None
+    if key is not None:
+        step, label = steps.pop(key)
+        step.update(label=f"{label} (waiting for your approval)", state="complete")
 
 
 def _token_run(first: Event, stream: _Pushback, seen: list[Event]) -> Iterator[str]:

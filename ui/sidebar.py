@@ -11,6 +11,7 @@ import streamlit as st
 from andini.errors import AndiniError
 from andini.settings import get_settings
 from ui import services
+from ui.render import show_error
 
 BACKENDS = {"local": "Local (embedded)", "tgi": "TGI server", "openai": "OpenAI-compatible server"}
 MODES = ("hybrid", "dense", "bm25")
@@ -64,7 +65,7 @@ def _summary_and_health() -> None:
     try:
         settings = services.current_settings()
     except AndiniError as exc:
-        st.error(str(exc))
+        show_error(str(exc))
         return
     url = {"tgi": settings.tgi_url, "openai": settings.openai_url}.get(settings.backend, "in-process")
     st.caption(f"Using **{settings.backend}** ({url}) · model `{settings.model or 'default'}` · "

@@ -135,7 +135,7 @@ def run_turn(start: Callable[[Any], Iterator[Event]], thread_id: str | None, key
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable error in the chat
             error = Event(kind="error", text=services.describe_error(exc))
             seen.append(error)
-            st.error(error.text, icon=":material/error:")
+            render.show_error(error.text)
             if get_settings().debug:
                 st.exception(exc)
     new_id = next((e.thread_id for e in seen if e.thread_id), None) or thread_id

@@ -9,6 +9,7 @@ import streamlit as st
 
 from andini.settings import get_settings
 from ui import services
+from ui.render import show_error
 
 TYPES = ["md", "txt", "pdf", "html", "htm"]
 
@@ -38,7 +39,7 @@ def ingest_with_progress(paths: list[Path]) -> None:
         report = ingest(paths, progress=progress)
     except Exception as exc:  # noqa: BLE001 - shown with its fix; nothing already indexed is lost
         bar.empty()
-        st.error(services.describe_error(exc))
+        show_error(services.describe_error(exc))
         return
     bar.progress(1.0, text="Done")
     summary = (f"{report.files_added} added, {report.files_updated} updated, {report.files_unchanged} "
@@ -62,7 +63,7 @@ def add_documents() -> None:
             if path.exists():
                 ingest_with_progress([path])
             else:
-                st.error(f"No such file or folder: {path}\n  fix: give a path that exists on the machine "
+                show_error(f"No such file or folder: {path}\n  fix: give a path that exists on the machine "
                          "running andini")
 
 
@@ -83,7 +84,7 @@ def indexed_documents() -> None:
     try:
         docs = list_documents()
     except Exception as exc:  # noqa: BLE001
-        st.error(services.describe_error(exc))
+        show_error(services.describe_error(exc))
         return
     if note := st.session_state.pop("doc_note", None):
         st.info(note)

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from ui import services
+from ui.render import show_error
 
 
 def flat_metrics(summary: Any, prefix: str = "") -> dict[str, float]:
@@ -100,4 +101,4 @@ def main() -> None:
 try:
     main()
 except Exception as exc:  # noqa: BLE001 - a broken run file should not blank the page
-    st.error(services.describe_error(exc))
+    show_error(services.describe_error(exc))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import services
-from ui.render import show_plan
+from ui.render import show_error, show_plan
 
 STATUSES = ("todo", "doing", "done")
 
@@ -92,4 +92,4 @@ try:
     tasks_section()
     plans_section()
 except Exception as exc:  # noqa: BLE001 - e.g. a store that cannot be opened: say why and how to fix
-    st.error(services.describe_error(exc))
+    show_error(services.describe_error(exc))
