@@ -252,6 +252,8 @@ def score_item(functions: Iterable[Any], calls: Iterable[Any], ground_truth: lis
         if pairs:
             return _fail("irrelevance:called", f"made {len(pairs)} call(s) where none fits")
         return PASS
+    if not pairs:
+        return _fail("no_call", f"made no call, expected {len(ground_truth)}")
     if len(pairs) != len(ground_truth):
         return _fail("wrong_count", f"made {len(pairs)} call(s), expected {len(ground_truth)}")
     if "parallel" in category:

@@ -1,0 +1,138 @@
+"""`andini eval plans`: plans generated for CoPlan goals, scored against the human-written plans.
+
+Metrics, and what they cannot say:
+- schema validity: the output is a `make_plan` call (or a JSON object) that validates as an
+  `andini.schema.Plan`. Exact, and what the product needs first.
+- step count error: |steps generated - steps in the human plan|. Many good plans differ in grain
+  (one human step is two of ours), so this measures verbosity, not quality.
+- ROUGE-L F1 of the step titles (one line per step, Google's `rouge-score`, stemmed): longest common
+  subsequence of words. It rewards the human plan's wording and order; a correct plan in other words
+  scores low, and a fluent wrong one can score fairly well. Compare runs with it; never read it as
+  "percent correct". Only schema-valid plans are scored; invalid ones count in the validity rate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from andini.errors import InputError
+from andini.schema import Example, Plan, plan_tool
+from eval.runs import RunWriter, new_run_dir, timing_summary
+
+PLAN_SYSTEM = ("You write plans. Call make_plan with the goal and a short list of concrete steps, "
+               "each with a title of a few words.")
+
+
+class PlansConfig(BaseModel):
+    """What one `andini eval plans` run evaluates. Saved as the run's config.json."""
+
+    model_config = ConfigDict(extra="forbid")
+    data: Path = Field(description="A CoPlan JSONL file (goal, script[, condition, updated_script]).")
+    backend: str | None = Field(None, description="local | tgi | openai; unset means the settings' backend.")
+    model: str | None = Field(None, description="Model folder or served model id.")
+    adapter: str | None = Field(None, description="LoRA adapter folder or served adapter id.")
+    constrained: bool = Field(True, description="Constrain output to the plan schema (local backend).")
+    limit: int | None = Field(None, ge=1, description="At most this many goals (the first ones).")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per plan.")
+    name: str | None = Field(None, description="A label for the run.")
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        base = Path(self.model).name if self.model else "default"
+        return base + (f"+{Path(self.adapter).name}" if self.adapter else "") + ("" if self.constrained else "-free")
+
+
+def extract_plan(calls: list[Any], content: str) -> tuple[Plan | None, str | None]:
+    """(plan, None) when the output holds a valid plan, else (None, why not)."""
+    if calls:
+        candidate: Any = calls[0].arguments
+    else:
+        try:
+            candidate = json.loads(content.strip() or "null")
+        except json.JSONDecodeError as exc:
+            return None, f"no make_plan call and the text is not JSON ({exc.msg})"
+    try:
+        return Plan.model_validate(candidate), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return None, f"{'.'.join(map(str, first['loc'])) or 'plan'}: {first['msg']}"
+
+
+def rouge_l(predicted: list[str], reference: list[str]) -> float:
+    """ROUGE-L F1 between two step lists (steps as lines; rouge-score with stemming)."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeLsum"], use_stemmer=True)
+    return scorer.score("\n".join(reference), "\n".join(predicted))["rougeLsum"].fmeasure
+
+
+def score_plan(example: Example, calls: list[Any], content: str, parse_error: str | None) -> dict[str, Any]:
+    reference = [s.title for s in example.target_plan.steps] if example.target_plan else []
+    plan, why = (None, parse_error) if parse_error else extract_plan(calls, content)
+    if plan is None:
+        return {"passed": False, "error_type": "parse_error" if parse_error else "schema_invalid", "error": why,
+                "reference_steps": reference}
+    steps = [s.title for s in plan.steps]
+    return {"passed": True, "error_type": None, "error": "", "plan": plan.model_dump(exclude_none=True),
+            "reference_steps": reference, "step_count_error": abs(len(steps) - len(reference)),
+            "rouge_l_f": round(rouge_l(steps, reference), 4)}
+
+
+def summarise_plans(records: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(records)
+    valid = [r for r in records if r["passed"]]
+    overall = {
+        "items": n,
+        "passed": len(valid),
+        "schema_valid_rate": round(len(valid) / n, 4) if n else 0.0,
+        "parse_failure_rate": round(sum(bool(r["parse_error"]) for r in records) / n, 4) if n else 0.0,
+        "step_count_mae": round(sum(r["step_count_error"] for r in valid) / len(valid), 3) if valid else None,
+        "rouge_l_f": round(sum(r["rouge_l_f"] for r in valid) / len(valid), 4) if valid else None,
+        **timing_summary([r["latency_s"] for r in records], [r["new_tokens"] for r in records]),
+    }
+    return {"kind": "plans", "overall": overall}
+
+
+def run_plans(config: PlansConfig, out: Path | None = None, complete: Callable[..., Any] | None = None,
+              progress: Callable[[int, int, dict], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Generate a plan per goal, score it, write the run folder; returns (folder, summary)."""
+    from andini.schema import Message
+    from finetune.readers import read_examples
+
+    if not Path(config.data).is_file():
+        raise InputError("no such file", path=config.data)
+    examples = list(read_examples(config.data, "coplan"))[: config.limit]
+    if complete is None:
+        from agent.backends import complete
+    run_dir = new_run_dir("plans", config.label(), out)
+    writer = RunWriter(run_dir)
+    writer.write_config({"kind": "plans", "name": config.label(), **config.model_dump(mode="json"),
+                         "system_prompt": PLAN_SYSTEM, "items": len(examples)})
+    records, tools = [], [plan_tool()]
+    try:
+        for index, example in enumerate(examples, start=1):
+            messages = [Message(role="system", content=PLAN_SYSTEM), *example.messages]
+            completion = complete(messages, tools, backend=config.backend, model=config.model,
+                                  adapter=config.adapter, constrained=config.constrained,
+                                  max_new_tokens=config.max_new_tokens)
+            record = {"id": example.id, "category": "coplan", "goal": example.meta.get("goal"),
+                      "messages": [m.model_dump(exclude_defaults=True) for m in messages],
+                      "raw_output": completion.text, "calls": [c.model_dump() for c in completion.calls],
+                      "parse_error": completion.error, "latency_s": round(completion.latency_s, 4),
+                      "new_tokens": completion.new_tokens,
+                      **score_plan(example, list(completion.calls), completion.content, completion.error)}
+            writer.add_item(record)
+            records.append(record)
+            if progress:
+                progress(index, len(examples), record)
+    finally:
+        writer.close()
+    summary = {"name": config.label(), **summarise_plans(records)}
+    writer.write_summary(summary)
+    return run_dir, summary

@@ -1,0 +1,103 @@
+"""Run folders: every evaluation writes one, so a person can read why an item failed and compare runs.
+
+    <runs>/<UTC timestamp>-<kind>-<name>/
+        config.json    the resolved configuration (what ran, on what, with which options)
+        items.jsonl    one line per item, written as it is scored: prompt, raw output, parsed calls,
+                       verdict, error type and reason, latency, tokens
+        summary.json   metrics per category and overall, written at the end
+
+Items are appended one by one, so an interrupted run keeps what it had scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def runs_root() -> Path:
+    """$ANDINI_HOME/runs."""
+    from andini.settings import get_settings
+
+    return get_settings().home / "runs"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:60] or "run"
+
+
+def new_run_dir(kind: str, name: str, out: Path | None = None) -> Path:
+    """A fresh folder for one run: `out` itself when given, else a timestamped folder under runs_root()."""
+    if out is not None:
+        path = Path(out)
+        if path.exists() and any(path.iterdir()):
+            from andini.errors import AndiniError
+
+            raise AndiniError(f"{path} is not empty; a run never overwrites another.",
+                              hint="give a new --out folder or leave --out out")
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        path = runs_root() / f"{stamp}-{kind}-{_slug(name)}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = runs_root() / f"{stamp}-{kind}-{_slug(name)}-{suffix}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+class RunWriter:
+    """Writes one run folder: config first, items as they come, the summary last."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._items = (path / "items.jsonl").open("a", encoding="utf-8")
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        (self.path / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False, default=str))
+
+    def add_item(self, record: dict[str, Any]) -> None:
+        self._items.write(_dump(record) + "\n")
+        self._items.flush()
+
+    def write_summary(self, summary: dict[str, Any]) -> Path:
+        self._items.close()
+        target = self.path / "summary.json"
+        target.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+        return target
+
+    def close(self) -> None:
+        self._items.close()
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation, as numpy's default does; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def timing_summary(latencies: Sequence[float], new_tokens: Sequence[int]) -> dict[str, float | None]:
+    """Latency per item (p50, p95, seconds) and generation speed (new tokens per second of latency)."""
+    total_time = sum(latencies)
+    return {
+        "latency_p50_s": _round(percentile(latencies, 50)),
+        "latency_p95_s": _round(percentile(latencies, 95)),
+        "tokens_per_s": _round(sum(new_tokens) / total_time) if total_time > 0 else None,
+    }
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)

@@ -1,0 +1,295 @@
+"""`andini eval toolcalls`: ask a backend for tool calls on a data set and score every answer.
+
+BFCL items are scored with our BFCL-rule AST scorer (eval/bfcl_ast.py); Seal-Tools, NESTFUL and
+andini JSONL items with call-level precision/recall (eval/callmetrics.py). Every item also records
+whether the output parsed, whether each call validates against its tool's JSON Schema, and its latency
+and token count. One model call per item (no agent loop): this measures the model, not the agent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from andini.errors import InputError
+from andini.schema import Example, ToolCall
+from eval.runs import RunWriter, new_run_dir, timing_summary
+
+FORMATS = ("bfcl", "seal", "nestful", "andini")
+# The leaderboard's order; other BFCL categories found in a folder follow alphabetically.
+BFCL_ORDER = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
+_BFCL_FILE = re.compile(r"BFCL_v\d+_(.+)\.json$")
+
+
+class ToolcallsConfig(BaseModel):
+    """What one `andini eval toolcalls` run evaluates, and how. Saved as the run's config.json."""
+
+    model_config = ConfigDict(extra="forbid")
+    data: Path = Field(description="A data file, or a BFCL folder of BFCL_v4_<category>.json files.")
+    format: Literal["bfcl", "seal", "nestful", "andini"] = Field(description="Format of the data.")
+    backend: str | None = Field(None, description="local | tgi | openai; unset means the settings' backend.")
+    model: str | None = Field(None, description="Model folder or served model id; unset means the default.")
+    adapter: str | None = Field(None, description="LoRA adapter folder (local) or served adapter id.")
+    constrained: bool = Field(True, description="Constrained decoding from the tool schemas (local backend).")
+    limit: int | None = Field(None, ge=1, description="At most this many items per category (the first ones).")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per item; unset means settings.")
+    categories: list[str] | None = Field(None, description="Only these BFCL categories (folder input).")
+    name: str | None = Field(None, description="A label for the run; defaults to model, adapter and options.")
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        parts = [Path(self.model).name if self.model else "default",
+                 f"+{Path(self.adapter).name}" if self.adapter else "",
+                 "" if self.constrained else "-free"]
+        return "".join(parts)
+
+
+@dataclass
+class EvalItem:
+    """One example to ask the model, with where it came from and (BFCL) its answer key."""
+
+    example: Example
+    category: str
+    file: Path
+    line: int
+    ground_truth: list | None = None
+
+
+# ---------------------------------------------------------------- loading
+
+
+def bfcl_files(folder: Path, categories: list[str] | None = None) -> list[Path]:
+    """The BFCL category files in a folder, in the leaderboard's order."""
+    found = {m.group(1): p for p in folder.glob("BFCL_v*_*.json") if (m := _BFCL_FILE.match(p.name))}
+    if not found:
+        raise InputError("no BFCL_v<N>_<category>.json files here", path=folder,
+                         hint="give the folder that holds the category files and possible_answer/")
+    if categories:
+        missing = [c for c in categories if c not in found]
+        if missing:
+            raise InputError(f"no file for categories {missing}; found {sorted(found)}", path=folder)
+        found = {c: found[c] for c in categories}
+    order = {c: i for i, c in enumerate(BFCL_ORDER)}
+    return [found[c] for c in sorted(found, key=lambda c: (order.get(c, len(order)), c))]
+
+
+def _answers(data_file: Path) -> dict[str, tuple[int, list]] | None:
+    """id -> (line, ground truth) from possible_answer/ beside the data file; None when it is absent."""
+    from finetune.readers import json_records
+
+    path = data_file.parent / "possible_answer" / data_file.name
+    if not path.exists():
+        return None
+    answers = {}
+    for line, record in json_records(path):
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            raise InputError("an answer record needs a string 'id'", path=path, line=line, field="id")
+        if not isinstance(record.get("ground_truth"), list):
+            raise InputError("missing or not a list", path=path, line=line, field="ground_truth")
+        answers[record["id"]] = (line, record["ground_truth"])
+    return answers
+
+
+def _checked(path: Path, fmt: str) -> Iterator[tuple[int, Example]]:
+    from finetune.readers import iter_checked
+
+    for line, item in iter_checked(path, fmt):
+        if isinstance(item, InputError):
+            raise item
+        yield line, item
+
+
+def load_bfcl_file(path: Path, limit: int | None = None) -> list[EvalItem]:
+    """Items of one BFCL category file joined with their answers; every id is checked both ways."""
+    category = _BFCL_FILE.match(path.name).group(1) if _BFCL_FILE.match(path.name) else path.stem
+    answers = _answers(path)
+    if answers is None and "irrelevance" not in category:
+        raise InputError("answers file not found", path=path.parent / "possible_answer" / path.name,
+                         hint=f"BFCL keeps the answer key of {path.name} in possible_answer/ beside it")
+    items, seen = [], set()
+    for line, example in _checked(path, "bfcl"):
+        truth = None
+        if answers is not None:
+            if example.id not in answers:
+                raise InputError(f"item {example.id!r} has no answer in {path.parent / 'possible_answer'}",
+                                 path=path, line=line, field="id")
+            truth = answers[example.id][1]
+        seen.add(example.id)
+        items.append(EvalItem(example, category, path, line, truth))
+    for answer_id, (line, _) in (answers or {}).items():
+        if answer_id not in seen:
+            raise InputError(f"answer for {answer_id!r}, which {path.name} does not have", field="id",
+                             path=path.parent / "possible_answer" / path.name, line=line)
+    return items[:limit]
+
+
+def load_items(config: ToolcallsConfig) -> list[EvalItem]:
+    """Every item the run will ask about, `limit` per category."""
+    data = Path(config.data)
+    if not data.exists():
+        raise InputError("no such file or folder", path=data)
+    if config.format == "bfcl":
+        files = bfcl_files(data, config.categories) if data.is_dir() else [data]
+        return [item for f in files for item in load_bfcl_file(f, config.limit)]
+    if data.is_dir():
+        raise InputError(f"--format {config.format} reads one file, not a folder", path=data)
+    per_category: Counter[str] = Counter()
+    items = []
+    for line, example in _checked(data, config.format):
+        category = str(example.meta.get("category") or data.stem)
+        if config.limit is None or per_category[category] < config.limit:
+            per_category[category] += 1
+            items.append(EvalItem(example, category, data, line))
+    return items
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def score(item: EvalItem, calls: list[ToolCall], parse_error: str | None, fmt: str) -> dict[str, Any]:
+    """Verdict, error type and reason (and call counts for multi-call formats) for one answer."""
+    from eval.bfcl_ast import score_item
+    from eval.callmetrics import match_calls, schema_errors
+
+    example = item.example
+    result: dict[str, Any] = {"schema_errors": schema_errors(calls, example.tools)}
+    if fmt == "bfcl":
+        if parse_error and "irrelevance" not in item.category:
+            return {**result, "passed": False, "error_type": "parse_error", "error": parse_error}
+        # A parse failure on an irrelevance item counts as "no call", as the leaderboard counts it.
+        verdict = score_item(example.tools, [] if parse_error else calls, item.ground_truth or [],
+                             item.category)
+        return {**result, "passed": verdict.valid, "error_type": verdict.error_type, "error": verdict.error}
+    nestful = fmt == "nestful"
+    match = match_calls(calls, example.target_calls, ordered=nestful, references=nestful,
+                        expected_labels=example.meta.get("labels"))
+    result["match"] = match.model_dump(exclude={"exact"})
+    if parse_error:
+        return {**result, "passed": False, "error_type": "parse_error", "error": parse_error}
+    if match.exact:
+        return {**result, "passed": True, "error_type": None, "error": ""}
+    kind = "no_call" if not calls else "wrong_tools" if match.tool.matched < match.tool.expected else "wrong_arguments"
+    if calls and not example.target_calls:
+        kind = "irrelevance:called"
+    return {**result, "passed": False, "error_type": kind,
+            "error": f"{match.call.matched} of {match.call.expected} expected calls made exactly, "
+                     f"{match.call.predicted} made"}
+
+
+def summarise(records: list[dict[str, Any]], fmt: str) -> dict[str, Any]:
+    """Metrics per category and overall."""
+    categories: dict[str, list[dict]] = {}
+    for record in records:
+        categories.setdefault(record["category"], []).append(record)
+    per_category = {name: _metrics(rows, fmt) for name, rows in categories.items()}
+    overall = _metrics(records, fmt)
+    if per_category:
+        accuracies = [m["accuracy"] for m in per_category.values()]
+        overall["mean_category_accuracy"] = round(sum(accuracies) / len(accuracies), 4)
+    return {"kind": "toolcalls", "format": fmt, "overall": overall, "categories": per_category}
+
+
+def _metrics(rows: list[dict[str, Any]], fmt: str) -> dict[str, Any]:
+    from eval.callmetrics import Counts
+
+    n = len(rows)
+    calls = sum(len(r["calls"]) for r in rows)
+    invalid_calls = sum(len(r["schema_errors"]) for r in rows)
+    metrics: dict[str, Any] = {
+        "items": n,
+        "passed": sum(r["passed"] for r in rows),
+        "accuracy": round(sum(r["passed"] for r in rows) / n, 4) if n else 0.0,
+        "parse_failure_rate": round(sum(bool(r["parse_error"]) for r in rows) / n, 4) if n else 0.0,
+        "calls": calls,
+        "schema_valid_rate": round(1 - invalid_calls / calls, 4) if calls else None,
+        **timing_summary([r["latency_s"] for r in rows], [r["new_tokens"] for r in rows]),
+        "error_types": dict(Counter(r["error_type"] for r in rows if r["error_type"]).most_common()),
+    }
+    if fmt != "bfcl":
+        for grain in ("tool", "param", "call"):
+            total = Counts()
+            for r in rows:
+                total.add(Counts(**r["match"][grain]))
+            metrics.update({f"{grain}_{k}": v for k, v in total.scores().items()})
+    return metrics
+
+
+# ---------------------------------------------------------------- running
+
+
+def _prompt_text(config: ToolcallsConfig, example: Example) -> str | None:
+    """The exact prompt the local backend renders (servers render their own, so None there)."""
+    from andini.settings import get_settings
+
+    if (config.backend or get_settings().backend) != "local":
+        return None
+    from andini.formats import get_format, prompt_text
+    from andini.models import DEFAULT_MODEL
+
+    return prompt_text(get_format(config.model or DEFAULT_MODEL), example.messages, example.tools)
+
+
+def ask(config: ToolcallsConfig, item: EvalItem, complete: Callable[..., Any]) -> dict[str, Any]:
+    """One model call and its scored record."""
+    example = item.example
+    completion = complete(example.messages, example.tools, backend=config.backend, model=config.model,
+                          adapter=config.adapter, constrained=config.constrained,
+                          max_new_tokens=config.max_new_tokens)
+    record = {
+        "id": example.id, "category": item.category, "file": str(item.file), "line": item.line,
+        "messages": [m.model_dump(exclude_defaults=True) for m in example.messages],
+        "prompt": _prompt_text(config, example),
+        "tools": [t.name for t in example.tools],
+        "expected": item.ground_truth if item.ground_truth is not None
+        else [c.model_dump() for c in example.target_calls],
+        "raw_output": completion.text, "content": completion.content,
+        "calls": [c.model_dump() for c in completion.calls], "parse_error": completion.error,
+        "latency_s": round(completion.latency_s, 4), "ttft_s": completion.ttft_s,
+        "new_tokens": completion.new_tokens,
+    }
+    record.update(score(item, list(completion.calls), completion.error, config.format))
+    return record
+
+
+def run_toolcalls(config: ToolcallsConfig, out: Path | None = None, complete: Callable[..., Any] | None = None,
+                  progress: Callable[[int, int, dict], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Evaluate, write the run folder, and return (folder, summary).
+
+    `complete` defaults to `agent.backends.complete`; tests of plumbing may pass a scripted one."""
+    items = load_items(config)
+    if complete is None:
+        from agent.backends import complete
+    run_dir = new_run_dir("toolcalls", config.label(), out)
+    writer = RunWriter(run_dir)
+    writer.write_config({"kind": "toolcalls", "name": config.label(), **config.model_dump(mode="json"),
+                         "resolved": _resolved_settings(config), "items": len(items)})
+    records = []
+    try:
+        for index, item in enumerate(items, start=1):
+            record = ask(config, item, complete)
+            writer.add_item(record)
+            records.append(record)
+            if progress:
+                progress(index, len(items), record)
+    finally:
+        writer.close()
+    summary = {"name": config.label(), **summarise(records, config.format)}
+    writer.write_summary(summary)
+    return run_dir, summary
+
+
+def _resolved_settings(config: ToolcallsConfig) -> dict[str, Any]:
+    """The settings that shaped the run, as they were (so a run can be repeated)."""
+    from andini.settings import get_settings
+
+    s = get_settings()
+    return {"backend": config.backend or s.backend, "model": config.model or s.model,
+            "adapter": config.adapter or s.adapter, "temperature": s.temperature,
+            "max_new_tokens": config.max_new_tokens or s.max_new_tokens}
