@@ -167,8 +167,9 @@ def score(item: EvalItem, calls: list[ToolCall], parse_error: str | None, fmt: s
         verdict = score_item(example.tools, [] if parse_error else calls, item.ground_truth or [],
                              item.category)
         return {**result, "passed": verdict.valid, "error_type": verdict.error_type, "error": verdict.error}
-    nestful = fmt == "nestful"
-    match = match_calls(calls, example.target_calls, ordered=nestful, references=nestful,
+    # NESTFUL: references are resolved first, so independent calls may come in any order while a
+    # reference to a call not made yet stays unresolved and cannot match.
+    match = match_calls(calls, example.target_calls, references=fmt == "nestful",
                         expected_labels=example.meta.get("labels"))
     result["match"] = match.model_dump(exclude={"exact"})
     if parse_error:

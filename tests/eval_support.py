@@ -157,3 +157,28 @@ def reference_verdict(item: dict, output: list[dict], category: str) -> bool:
     result = ast_checker(copy.deepcopy(item["function"]), copy.deepcopy(output),
                          copy.deepcopy(item["ground_truth"]), "Python", category, "andini-eval")
     return bool(result["valid"])
+
+
+class ScriptedModel:
+    """A stand-in for `agent.backends.complete` for plumbing tests (reports, folders, errors) only:
+    it answers each item with its first correct call when `right(index)` says so, else with text."""
+
+    def __init__(self, right=lambda index: index % 2 == 0):
+        self.right, self.calls = right, 0
+
+    def __call__(self, messages, tools, **options):
+        from types import SimpleNamespace
+
+        from andini.schema import ToolCall
+
+        index, self.calls = self.calls, self.calls + 1
+        answer = self.answers.get(messages[-1].content) if self.right(index) else None
+        calls = [ToolCall(name=n, arguments=a) for call in answer or [] for n, a in call.items()]
+        return SimpleNamespace(text=str(answer), content="" if calls else "I cannot help.", calls=calls,
+                               error=None, latency_s=0.5 + index % 3, ttft_s=0.1, new_tokens=20)
+
+    def learn(self, items: list[dict]) -> ScriptedModel:
+        """Remember a correct output for each raw BFCL item, keyed by its question."""
+        self.answers = {item["question"][0][-1]["content"]: correct_calls(item["ground_truth"])
+                        for item in items}
+        return self

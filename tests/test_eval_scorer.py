@@ -8,20 +8,26 @@ import collections
 import pytest
 
 from eval.bfcl_ast import normalise_string, score_item
+from finetune.readers import read_examples
 from tests.eval_support import CATEGORIES, bfcl_items, mutations, reference_verdict
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_scorer_agrees_with_reference_checker(shared_data, category):
+    """Every item, correct and broken outputs; our scorer sees the functions both as BFCL wrote them
+    and as finetune.readers converted them to JSON Schema (what a real run scores against)."""
     pytest.importorskip("bfcl.eval_checker.ast_eval.ast_checker")
+    path = shared_data / "bfcl" / f"BFCL_v4_{category}.json"
+    converted = {e.id: e.tools for e in read_examples(path, "bfcl")}
     total, disagreements, verdicts = 0, [], collections.Counter()
     for item in bfcl_items(shared_data / "bfcl", category):
         for label, output in mutations(item):
             expected = reference_verdict(item, output, category)
             ours = score_item(item["function"], output, item["ground_truth"], category).valid
+            ours_converted = score_item(converted[item["id"]], output, item["ground_truth"], category).valid
             total += 1
             verdicts[expected] += 1
-            if ours != expected:
+            if ours != expected or ours_converted != expected:
                 disagreements.append((item["id"], label, expected, output))
     assert total > 3000 and verdicts[True] > 500 and verdicts[False] > 500  # both sides exercised
     assert disagreements == [], f"{len(disagreements)}/{total} disagree, e.g. {disagreements[:3]}"

@@ -1,0 +1,143 @@
+"""Bad input gives an error that names the file and the line; readers' edge cases as eval sees them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from andini.cli import main
+from andini.errors import InputError
+from andini.schema import Example, Message, ToolCall, ToolSpec
+from eval.callmetrics import match_calls, schema_errors
+from eval.toolcalls import EvalItem, ToolcallsConfig, load_items, score
+
+
+def _slice(shared_data: Path, tmp_path: Path, category: str, n: int = 3, answers: bool = True) -> Path:
+    """The first n items of a real BFCL category (and their answers) in a folder of their own."""
+    folder = tmp_path / "bfcl"
+    (folder / "possible_answer").mkdir(parents=True, exist_ok=True)
+    name = f"BFCL_v4_{category}.json"
+    lines = (shared_data / "bfcl" / name).read_text().splitlines()[:n]
+    (folder / name).write_text("\n".join(lines) + "\n")
+    if answers:
+        truth = (shared_data / "bfcl" / "possible_answer" / name).read_text().splitlines()[:n]
+        (folder / "possible_answer" / name).write_text("\n".join(truth) + "\n")
+    return folder / name
+
+
+def _load(path: Path, fmt: str = "bfcl", **kw) -> list[EvalItem]:
+    return load_items(ToolcallsConfig(data=path, format=fmt, **kw))
+
+
+def test_missing_answers_file_names_it(shared_data, tmp_path):
+    data = _slice(shared_data, tmp_path, "multiple", answers=False)
+    with pytest.raises(InputError, match=r"possible_answer/BFCL_v4_multiple.json: answers file not found"):
+        _load(data)
+
+
+def test_irrelevance_needs_no_answers_file(shared_data, tmp_path):
+    items = _load(_slice(shared_data, tmp_path, "irrelevance", answers=False))
+    assert [i.category for i in items] == ["irrelevance"] * 3 and items[0].ground_truth is None
+
+
+def test_id_mismatch_names_data_file_and_line(shared_data, tmp_path):
+    data = _slice(shared_data, tmp_path, "parallel")
+    answers = data.parent / "possible_answer" / data.name
+    lines = answers.read_text().splitlines()
+    lines[1] = lines[1].replace('"parallel_1"', '"parallel_99"')
+    answers.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"BFCL_v4_parallel.json:2: item 'parallel_1' has no answer"):
+        _load(data)
+    lines[1] = lines[1].replace('"parallel_99"', '"parallel_1"')
+    answers.write_text("\n".join([*lines, lines[0].replace('"parallel_0"', '"parallel_7"')]) + "\n")
+    with pytest.raises(InputError, match=r"possible_answer/BFCL_v4_parallel.json:4: answer for 'parallel_7'"):
+        _load(data)
+
+
+def test_malformed_line_names_file_and_line(shared_data, tmp_path, capsys):
+    data = _slice(shared_data, tmp_path, "simple_python")
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join([lines[0], lines[1][:-5], lines[2]]) + "\n")
+    code = main(["eval", "toolcalls", "--data", str(data.parent), "--format", "bfcl", "--limit", "1"])
+    assert code == 1
+    assert f"{data}:2: invalid JSON" in capsys.readouterr().err
+
+
+def test_missing_field_and_unknown_category(shared_data, tmp_path):
+    data = _slice(shared_data, tmp_path, "simple_python")
+    record = json.loads(data.read_text().splitlines()[0])
+    del record["function"]
+    data.write_text(json.dumps(record) + "\n")
+    with pytest.raises(InputError, match=r":1: missing \(field 'function'\)"):
+        _load(data)
+    with pytest.raises(InputError, match="no file for categories"):
+        _load(data.parent, categories=["java"])
+
+
+def test_out_folder_is_never_overwritten(shared_data, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    code = main(["eval", "toolcalls", "--data", str(shared_data / "bfcl"), "--format", "bfcl",
+                 "--out", str(out), "--limit", "1"])
+    assert code == 1 and "not empty" in capsys.readouterr().err
+    assert (out / "summary.json").read_text() == "{}"
+
+
+def test_limit_applies_per_category(shared_data):
+    items = _load(shared_data / "bfcl", limit=2)
+    assert [i.category for i in items] == [c for c in ("simple_python", "multiple", "parallel",
+                                                        "parallel_multiple", "irrelevance") for _ in (0, 1)]
+    assert all(i.ground_truth for i in items if i.category != "irrelevance")
+
+
+def test_seal_references_and_any_order(shared_data):
+    items = _load(shared_data / "toolcalls" / "seal-tools" / "dev.jsonl", "seal")
+    chained = next(i for i in items if any("API_call_0" in json.dumps(c.arguments)
+                                            for c in i.example.target_calls))
+    target = chained.example.target_calls
+    assert score(chained, list(reversed(target)), None, "seal")["passed"]
+    broken = [target[0].model_copy(update={"arguments": {**target[0].arguments, "extra": 1}}), *target[1:]]
+    verdict = score(chained, broken, None, "seal")
+    assert not verdict["passed"] and verdict["match"]["call"]["matched"] == len(target) - 1
+    assert verdict["match"]["tool"]["matched"] == len(target)
+
+
+def test_nestful_references_resolve_whatever_the_labels(shared_data):
+    path = shared_data / "toolcalls" / "nestful" / "executable-data.json"
+    item = _load(path, "nestful", limit=1)[0]
+    target = item.example.target_calls  # var1, var2 searches, var3 uses both, var4, var5 uses var4
+    assert item.example.meta["labels"][:2] == ["var1", "var2"]
+    assert score(item, list(target), None, "nestful")["passed"]
+    # The model lists the two airport searches the other way round and renumbers its references.
+    swapped = [target[1], target[0], target[2].model_copy(update={"arguments": {
+        k: v.replace("$var1", "$varX").replace("$var2", "$var1").replace("$varX", "$var2")
+        for k, v in target[2].arguments.items()}}), *target[3:]]
+    assert score(item, swapped, None, "nestful")["passed"]
+    wrong_ref = [*target[:2], target[2].model_copy(update={"arguments": {
+        k: v.replace("$var1", "$var2") for k, v in target[2].arguments.items()}}), *target[3:]]
+    assert not score(item, wrong_ref, None, "nestful")["passed"]
+
+
+def test_no_call_expected_and_schema_validity():
+    tool = ToolSpec(name="add", parameters={"type": "object", "required": ["a"],
+                                            "properties": {"a": {"type": "integer"}}})
+    example = Example(id="x", messages=[Message(role="user", content="hello")], tools=[tool], target_text="Hi!")
+    item = EvalItem(example, "chat", Path("x.jsonl"), 1)
+    assert score(item, [], None, "andini")["passed"]
+    called = score(item, [ToolCall(name="add", arguments={"a": "one"})], None, "andini")
+    assert called["error_type"] == "irrelevance:called"
+    assert called["schema_errors"] == ["add: a: 'one' is not of type 'integer'"]
+    assert schema_errors([ToolCall(name="mul", arguments={})], [tool]) == ["mul: not an offered function"]
+    assert match_calls([], []).exact
+
+
+def test_parse_failure_is_its_own_error_type(shared_data, tmp_path):
+    item = _load(_slice(shared_data, tmp_path, "simple_python", n=1))[0]
+    verdict = score(item, [], "unterminated <tool_call>", "bfcl")
+    assert verdict == {"schema_errors": [], "passed": False, "error_type": "parse_error",
+                       "error": "unterminated <tool_call>"}
+    shutil.rmtree(tmp_path / "bfcl")
