@@ -296,7 +296,7 @@ def _document_routes(app: FastAPI, settings: Settings) -> None:
         return [_dump(d) for d in listing(collection=collection)]
 
     @app.get("/v1/search", response_model=list[HitOut], tags=["documents"], responses=ERRORS)
-    def search(q: str = Query(min_length=1, max_length=2000, description="The query."),
+    def search(q: str = Query(min_length=1, max_length=2000, pattern=r"\S", description="The query: some words."),
                k: int | None = Query(None, ge=1, le=50, description="Number of hits (default ANDINI_SEARCH_K)."),
                mode: str | None = Query(None, pattern="^(dense|bm25|hybrid)$"),
                collection: str | None = Query(None, min_length=3, max_length=63)) -> list[Any]:

@@ -26,7 +26,7 @@ class Strict(BaseModel):
 class RunRequest(Strict):
     """One agent turn: an intent in, a plan and tool calls out."""
 
-    intent: str = Field(min_length=1, max_length=8000, description="What the person wants, in plain words.")
+    intent: str = Field(min_length=1, max_length=8000, pattern=r"\S", description="What the person wants, in plain words.")
     thread_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
                                   description="Continue this conversation; omit to start a new one.")
     confirm: bool = Field(False, description="Approve tool calls with side effects in advance. Without it, "
@@ -65,13 +65,13 @@ class RunResult(BaseModel):
 # --- plans and tasks ----------------------------------------------------------------------------------
 
 class TaskCreate(Strict):
-    title: str = Field(min_length=1, max_length=500, description="Short title.")
+    title: str = Field(min_length=1, max_length=500, pattern=r"\S", description="Short title.")
     detail: str = Field("", max_length=20000, description="What to do.")
     plan_id: int | None = Field(None, ge=1, description="Plan this task came from.")
 
 
 class TaskUpdate(Strict):
-    title: str | None = Field(None, min_length=1, max_length=500)
+    title: str | None = Field(None, min_length=1, max_length=500, pattern=r"\S")
     detail: str | None = Field(None, max_length=20000)
     status: TaskStatus | None = None
 
@@ -102,7 +102,7 @@ class PlanSummary(BaseModel):
 
 class DocumentIn(Strict):
     name: str = Field(pattern=DOCUMENT_NAME, description="File name, e.g. 'runbook.md' (md, txt or html).")
-    content: str = Field(min_length=1, description="The document's text.")
+    content: str = Field(min_length=1, pattern=r"\S", description="The document's text.")
 
 
 class IngestRequest(Strict):
