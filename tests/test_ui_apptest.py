@@ -135,3 +135,33 @@ def test_missing_folder_is_reported_with_the_fix(monkeypatch):
     next(b for b in at.button if b.label == "Ingest folder").click().run()
     assert any("No such file or folder: /no/such/folder" in e.value and "What to do:" in e.value
                for e in at.error)
+
+
+def _write_run(name: str, accuracy: float, categories: dict[str, float]):
+    from eval.runs import RunWriter, new_run_dir
+
+    writer = RunWriter(new_run_dir("toolcalls", name))
+    writer.write_config({"name": name, "kind": "toolcalls"})
+    for i in range(4):
+        writer.add_item({"id": f"item-{i}", "passed": i < accuracy * 4, "latency_s": 0.1})
+    writer.write_summary({"kind": "toolcalls", "name": name,
+                          "overall": {"items": 4, "accuracy": accuracy, "latency_p50_s": 0.1},
+                          "categories": {c: {"items": 2, "accuracy": v} for c, v in categories.items()}})
+    return writer.path
+
+
+def test_evaluation_lists_shows_and_compares_runs(monkeypatch):
+    pytest.importorskip("eval.reports", reason="eval reports have not landed yet")
+    _write_run("base", 0.5, {"simple": 0.5, "parallel": 0.5})
+    _write_run("tuned", 0.75, {"simple": 1.0, "parallel": 0.5})
+    at = app_test(monkeypatch).run()
+    at.switch_page("views/evaluation.py").run()
+    assert not at.exception, at.exception
+    assert sorted(at.dataframe[0].value["run"]) == ["base", "tuned"]
+    assert len(at.tabs) == 2 and not at.error
+    compare_tab = at.tabs[1]
+    table = compare_tab.dataframe[0].value.set_index("metric")
+    assert table.loc["accuracy", "B − A"] == pytest.approx(0.25)
+    assert {"A", "B"} <= set(table.columns)
+    next(b for b in at.button if b.label.startswith("Write a comparison report")).click().run()
+    assert any("report.md" in s.value for s in at.success), [e.value for e in at.error]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import services
 from ui.sidebar import render_settings
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -20,5 +19,4 @@ page = st.navigation([
     st.Page(VIEWS / "evaluation.py", title="Evaluation", icon=":material/monitoring:"),
 ], position="top")
 render_settings()
-services.ensure_ready()
 page.run()

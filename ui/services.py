@@ -7,6 +7,7 @@ else. Heavy packages are imported inside the functions, so a page that does not 
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -108,31 +109,52 @@ def chroma_health() -> tuple[bool, str]:
         return False, str(exc)
 
 
-@st.cache_resource(show_spinner="Indexing the project docs (first start only)…")
-def ingest_bundled_docs(home: str) -> str:
-    """Ingest docs/ once per server process and ANDINI_HOME; incremental, so a restart is quick."""
+class DocsIngest:
+    """The first-start ingest of the project docs, in a background thread so the page draws at once.
+
+    Incremental (unchanged files are skipped), so it runs on every start and costs a second afterwards.
+    """
+
+    def __init__(self, docs: Path):
+        self.docs = docs
+        self.done = False
+        self.failed = False
+        self.note = "Indexing the project docs…"
+        self._thread = threading.Thread(target=self._run, name="andini-docs-ingest", daemon=True)
+        self._thread.start()
+
+    def _progress(self, done: int, total: int, name: str) -> None:
+        self.note = f"Indexing the project docs… {done}/{total}"
+
+    def _run(self) -> None:
+        try:
+            from retrieval.ingest import ingest
+
+            report = ingest([self.docs], progress=self._progress)
+            self.note = (f"Project docs indexed ({report.files_added} added, {report.files_updated} "
+                         f"updated, {report.files_unchanged} unchanged).")
+        except Exception as exc:  # noqa: BLE001 - the app works without them; the sidebar says why
+            self.failed = True
+            self.note = f"Could not index the project docs: {describe_error(exc)}"
+        finally:
+            self.done = True
+
+    def wait(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+@st.cache_resource(show_spinner=False)
+def docs_ingest(home: str) -> DocsIngest | None:
+    """The one ingest job per server process and ANDINI_HOME (None when there are no bundled docs)."""
     docs = bundled_docs_dir()
-    if docs is None:
-        return "No bundled docs found: add your own on the Documents page."
-    from retrieval.ingest import ingest
-
-    report = ingest([docs])
-    return (f"Project docs indexed: {report.files_added} added, {report.files_updated} updated, "
-            f"{report.files_unchanged} unchanged.")
+    return DocsIngest(docs) if docs is not None else None
 
 
-def ensure_ready() -> None:
-    """First start: the project docs indexed (skipped with `andini ui --no-ingest`), once per session shown."""
+def docs_ingest_job() -> DocsIngest | None:
+    """The bundled-docs job, started on first use; None with `andini ui --no-ingest` or without docs."""
     if "--no-ingest" in sys.argv:
-        return
-    try:
-        note = ingest_bundled_docs(str(get_settings().home))
-    except Exception as exc:  # noqa: BLE001 - the app still works without the bundled docs
-        st.warning(f"Could not index the project docs: {describe_error(exc)}")
-        return
-    if not st.session_state.get("ingest_noted"):
-        st.session_state["ingest_noted"] = True
-        st.toast(note, icon=":material/library_books:")
+        return None
+    return docs_ingest(str(get_settings().home))
 
 
 def describe_error(exc: BaseException) -> str:

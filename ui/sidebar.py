@@ -73,4 +73,16 @@ def _summary_and_health() -> None:
                f"T={settings.temperature:g}")
     checks = services.health()
     for name, (ok, detail) in (("Model", checks["model"]), ("Chroma", checks["chroma"])):
-        st.caption(f":{'green' if ok else 'red'}[●] **{name}**: {detail}")
+        short = detail if len(detail) <= 90 else detail[:87] + "…"
+        st.caption(f":{'green' if ok else 'red'}[●] **{name}**: {short}", help=detail)
+    job = services.docs_ingest_job()
+    if job is not None:
+        # Re-drawn every 2 s while the project docs are indexed; a fragment never interrupts a chat turn.
+        st.fragment(_docs_status, run_every=None if job.done else 2)(job)
+
+
+def _docs_status(job: services.DocsIngest) -> None:
+    if job.failed:
+        st.caption(f":orange[●] {job.note}")
+    else:
+        st.caption(f"{':green[●]' if job.done else ':blue[●]'} {job.note}")
