@@ -30,7 +30,7 @@ def test_chat_turn_shows_tool_step_answer_and_citation(monkeypatch, agent):
     assert step.state == "complete"
     assert step.json[0].value and "How do I install it?" in step.json[0].value
     answer = at.chat_message[1]
-    assert any(m.value == "Run `make setup`." for m in answer.markdown)
+    assert [m.value for m in answer.markdown].count("Run `make setup`.") == 1  # streamed, not repeated
     citation = [e for e in at.expander if "guide.md" in e.label]
     assert citation and "Guide > Install" in citation[0].label
     assert citation[0].markdown[0].value == "> Install with make setup."
@@ -165,3 +165,40 @@ def test_evaluation_lists_shows_and_compares_runs(monkeypatch):
     assert {"A", "B"} <= set(table.columns)
     next(b for b in at.button if b.label.startswith("Write a comparison report")).click().run()
     assert any("report.md" in s.value for s in at.success), [e.value for e in at.error]
+
+
+def test_tasks_table_filters_and_updates(monkeypatch):
+    tasks_mod = pytest.importorskip("agent.tasks", reason="the task store has not landed yet")
+    store = tasks_mod.TaskStore()
+    first = store.create("Write the report", "two pages")
+    store.create("Book the room")
+    at = app_test(monkeypatch).run()
+    at.switch_page("views/tasks.py").run()
+    assert not at.exception, at.exception
+    assert sorted(at.dataframe[0].value["title"]) == ["Book the room", "Write the report"]
+    at.text_input(key="task-text").input("report").run()
+    assert list(at.dataframe[0].value["title"]) == ["Write the report"]
+    at.selectbox(key=f"task-status-{first.id}").select("done").run()
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert not at.exception, at.exception
+    assert store.get(first.id).status == "done"
+    at.text_input(key="task-text").input("").run()
+    at.selectbox(key="task-filter").select("done").run()
+    assert list(at.dataframe[0].value["title"]) == ["Write the report"]
+
+
+def test_stored_plan_turns_into_tasks(monkeypatch):
+    plans_mod = pytest.importorskip("agent.plans", reason="the plan store has not landed yet")
+    from agent.tasks import TaskStore
+
+    from andini.schema import Plan, Step
+
+    plan_id = plans_mod.PlanStore().save(Plan(goal="Ship it", steps=[Step(title="Test"), Step(title="Tag")]))
+    at = app_test(monkeypatch).run()
+    at.switch_page("views/tasks.py").run()
+    assert any("Ship it" in e.label for e in at.expander)
+    assert {b.label for b in at.download_button} == {"Download JSON", "Download YAML"}
+    next(b for b in at.button if b.label == "Turn into tasks").click().run()
+    assert not at.exception, at.exception
+    assert any("Added 2 tasks" in s.value for s in at.success)
+    assert sorted(t.title for t in TaskStore().list() if t.plan_id == plan_id) == ["Tag", "Test"]

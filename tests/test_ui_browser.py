@@ -81,7 +81,9 @@ def test_ask_in_the_browser_and_get_a_cited_answer(ui_server, browser_page):
     page = browser_page
     page.goto(ui_server)
     box = page.get_by_test_id("stChatInputTextArea")
-    box.wait_for(timeout=240_000)  # first start: the project docs are indexed before the page draws
+    box.wait_for(timeout=60_000)
+    # First start: the project docs are indexed in the background; ask once they are searchable.
+    page.get_by_text("Project docs indexed").wait_for(timeout=240_000)
     box.fill("How do I start the chat UI?")
     box.press("Enter")
     answer = page.get_by_test_id("stChatMessage").nth(1)

@@ -41,22 +41,22 @@ def render_events(events: Iterable[Event], key: str, *, live: bool = False,
     so a caller still has the partial turn when the stream raises)."""
     seen = [] if seen is None else seen
     steps: dict[str, tuple[Any, str]] = {}
-    said_text = False
+    streamed = ""  # the text streamed since the last tool step: the final answer when it matches
     stream = _Pushback(events)
     for event in stream:
         seen.append(event)
         if event.kind == "token":
             run = _token_run(event, stream, seen)
-            st.write_stream(run) if live else st.markdown("".join(run))
-            said_text = True
+            streamed = st.write_stream(run) if live else _markdown("".join(run))
         elif event.kind == "tool_call":
             steps[event.call_id or f"step{len(steps)}"] = _open_step(event, live)
+            streamed = ""
         elif event.kind == "tool_result":
             _close_step(steps, event)
         elif event.kind == "plan" and event.plan is not None:
             show_plan(event.plan, event.plan_id, key=f"{key}-plan{len(seen)}")
         elif event.kind == "final":
-            if event.text and not said_text:
+            if event.text and event.text.strip() != str(streamed).strip():
                 st.markdown(event.text)
             show_sources(event.sources, seen, key=key)
         elif event.kind == "error":
@@ -67,6 +67,11 @@ def render_events(events: Iterable[Event], key: str, *, live: bool = False,
                        "Approve or deny below.", icon=":material/front_hand:")
             st.json(event.call.arguments)
     return seen
+
+
+def _markdown(text: str) -> str:
+    st.markdown(text)
+    return text
 
 
 def show_error(text: str) -> None:

@@ -61,9 +61,10 @@ def build_agent(settings: Settings) -> Any:
     from agent.run import Agent
 
     if settings.backend == "local":
-        from agent.backends import make_chat_model
+        # Load the weights now, under the spinner; agent/ caches them per (model, adapter) in the process.
+        from agent.local import get_engine
 
-        make_chat_model(settings)  # loads and caches the weights in this process
+        get_engine(settings.model, settings.adapter)
     return Agent(settings=settings)
 
 

@@ -193,6 +193,7 @@ def main() -> None:
             st.markdown(f"{verdict}: run {resume['name']}")
         run_turn(lambda agent: agent.resume(resume["thread_id"], resume["approve"]), resume["thread_id"], key)
     elif prompt:
+        st.session_state.pop("pending_confirm", None)  # a new request supersedes an unanswered one
         transcript(thread_id).append({"role": "user", "text": prompt})
         with st.chat_message("user"):
             st.markdown(prompt)
