@@ -94,8 +94,13 @@ def test_oversized_body_gets_413_declared_or_streamed(server):
 
     streamed = httpx.post(f"{server.url}/v1/runs", content=chunks(), headers={
         **server.headers, "Content-Type": "application/json"})
-    assert streamed.status_code == 413
+    assert streamed.status_code == 413 and "65536" in streamed.json()["detail"]
     assert "ANDINI_API_MAX_BODY_BYTES" in streamed.json()["hint"]
+
+
+def test_wrong_method_gets_405_listing_every_allowed_method(server):
+    answer = httpx.request("DELETE", f"{server.url}/v1/documents", headers=server.headers)
+    assert answer.status_code == 405 and answer.headers["allow"] == "GET, POST"
 
 
 def test_unknown_items_get_404(server):

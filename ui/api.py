@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from andini import __version__
 from andini.errors import AndiniError, InputError
@@ -96,6 +97,15 @@ def _openapi_with_security(app: FastAPI):
 
 
 def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers, hint = dict(exc.headers or {}), None
+        detail = exc.detail
+        if exc.status_code == 405:  # Starlette names only the first matching route's methods
+            headers["Allow"] = ", ".join(sorted(_allowed_methods(app, request.scope)))
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail, "hint": hint},
+                            headers=headers)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
@@ -110,6 +120,16 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AndiniError)
     async def unavailable(request: Request, exc: AndiniError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": exc.args[0], "hint": exc.hint})
+
+
+def _allowed_methods(app: FastAPI, scope: dict) -> set[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if route.matches(scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
 
 
 def _dump(obj: Any) -> Any:

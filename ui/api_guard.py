@@ -3,7 +3,8 @@
 Each is a plain ASGI middleware, so it also covers streaming responses and answers before FastAPI reads
 or parses a body. Order (outermost first): rate limit, so token guessing is throttled too; token, so an
 unauthenticated caller never gets a body buffered; size. Rate limiting uses the maintained `limits`
-library (moving window, in memory: one server process).
+library (moving window, in memory: one server process). The size limit is ours rather than FastAPI's
+`max_body_size`, whose 413 for a declared Content-Length is plain text that no handler can shape.
 """
 
 from __future__ import annotations
