@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
+
+from andini.errors import AndiniError
 
 APP = Path(__file__).resolve().parent / "app.py"
 
@@ -24,15 +27,26 @@ def streamlit_command(port: int, host: str, no_ingest: bool = False) -> list[str
     return cmd + (["--", "--no-ingest"] if no_ingest else [])
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail before Streamlit starts, with a fix, when something already listens on the port."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's server does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AndiniError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
+                              hint="stop what uses the port, or pick another with --port N "
+                                   "(or ANDINI_UI_PORT)") from exc
+
+
 def main(args: argparse.Namespace) -> int:
     from andini.settings import get_settings
 
     port = args.port or get_settings().ui_port
     host = getattr(args, "host", None) or "127.0.0.1"
+    check_port_free(host, port)
     cmd = streamlit_command(port, host, getattr(args, "no_ingest", False))
     print(f"andini ui: http://{host}:{port}  (Ctrl+C to stop)", flush=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(APP.parent.parent),
-                                                                     os.environ.get("PYTHONPATH")]))}
     # exec, not a child process: signals (Ctrl+C, a supervisor's SIGTERM) reach Streamlit directly.
-    os.execve(sys.executable, cmd, env)
+    os.execv(sys.executable, cmd)
     return 0  # not reached
