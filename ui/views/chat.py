@@ -129,12 +129,15 @@ def run_turn(start: Callable[[Any], Iterator[Event]], thread_id: str | None, key
     """Stream one agent turn into an assistant message and record it under its thread."""
     seen: list[Event] = []
     with st.chat_message("assistant"):
+        waiting = st.empty()
         try:
             agent = services.get_agent()
-            render.render_events(start(agent), key, live=True, seen=seen)
+            waiting.caption("Thinking…")
+            render.render_events(_until_first(start(agent), waiting), key, live=True, seen=seen)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable error in the chat
             error = Event(kind="error", text=services.describe_error(exc))
             seen.append(error)
+            waiting.empty()
             render.show_error(error.text)
             if get_settings().debug:
                 st.exception(exc)
@@ -148,6 +151,14 @@ def run_turn(start: Callable[[Any], Iterator[Event]], thread_id: str | None, key
     if last is not None and last.kind == "confirm" and new_id:
         st.session_state["pending_confirm"] = {"thread_id": new_id, "call": last.call}
     st.rerun()
+
+
+def _until_first(events: Iterator[Event], waiting: Any) -> Iterator[Event]:
+    """The events, with the 'Thinking…' line removed when the first one arrives."""
+    for event in events:
+        waiting.empty()
+        yield event
+    waiting.empty()
 
 
 def _answer(approve: bool) -> None:
