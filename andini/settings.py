@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 means greedy.")
     max_new_tokens: int = Field(512, ge=1, description="Generation limit per model call.")
     request_timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server.")
+    tools: list[str] = Field(default_factory=list,
+                             description="Extra agent tools as 'module:function' import paths (JSON list in the environment).")
+    confirm_side_effects: bool = Field(True, description="Ask the person before a tool with side effects runs.")
 
     # API server
     api_token: str | None = Field(None, description="Bearer token for `andini serve`; required to serve.")
