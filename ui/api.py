@@ -25,6 +25,7 @@ from andini.errors import AndiniError, InputError
 from andini.settings import Settings, get_settings
 from ui import api_guard
 from ui.api_models import (
+    COLLECTION,
     Check,
     ConfirmRequest,
     DocumentOut,
@@ -43,9 +44,10 @@ from ui.api_models import (
     TaskStatus,
     TaskUpdate,
 )
-from ui.api_runs import AgentRunner, fold
+from ui.api_runs import AgentRunner, fold, sse_messages
 
-ERRORS = {422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
+ERRORS = {400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
+          422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
 NOT_FOUND = {404: {"model": Problem, "description": "No such item"}, **ERRORS}
 
 
@@ -200,8 +202,7 @@ def _run_routes(app: FastAPI, runner: AgentRunner) -> None:
         from sse_starlette.sse import EventSourceResponse
 
         events = runner.turn(body.intent, body.thread_id, body.confirm)
-        return EventSourceResponse(
-            ({"event": e.kind, "data": json.dumps(e.to_json(), ensure_ascii=False)} for e in events), ping=15)
+        return EventSourceResponse(sse_messages(events), ping=15)
 
     @app.post("/v1/runs/{thread_id}/confirm", response_model=RunResult, tags=["runs"], responses=ERRORS)
     def confirm(thread_id: str, body: ConfirmRequest) -> RunResult:
@@ -310,7 +311,7 @@ def _document_routes(app: FastAPI, settings: Settings) -> None:
         return IngestResult(**_dump(report), ok=report.ok)
 
     @app.get("/v1/documents", response_model=list[DocumentOut], tags=["documents"], responses=ERRORS)
-    def list_documents(collection: str | None = Query(None, min_length=3, max_length=63)) -> list[Any]:
+    def list_documents(collection: str | None = Query(None, pattern=COLLECTION)) -> list[Any]:
         from retrieval.store import list_documents as listing
 
         return [_dump(d) for d in listing(collection=collection)]
@@ -319,7 +320,7 @@ def _document_routes(app: FastAPI, settings: Settings) -> None:
     def search(q: str = Query(min_length=1, max_length=2000, pattern=r"\S", description="The query: some words."),
                k: int | None = Query(None, ge=1, le=50, description="Number of hits (default ANDINI_SEARCH_K)."),
                mode: str | None = Query(None, pattern="^(dense|bm25|hybrid)$"),
-               collection: str | None = Query(None, min_length=3, max_length=63)) -> list[Any]:
+               collection: str | None = Query(None, pattern=COLLECTION)) -> list[Any]:
         """Search the ingested documents; each hit names its source and location."""
         from retrieval.search import search as run_search
 

@@ -14,11 +14,15 @@ from andini.schema import Plan, Source, ToolCall
 
 #: Document names an ingest request may use: a plain file name with a text extension, no folders.
 DOCUMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.(md|markdown|txt|html|htm)$"
+#: Chroma collection names this API accepts (Chroma's own rule, minus dots).
+COLLECTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,61}[A-Za-z0-9]$"
 TaskStatus = Literal["todo", "doing", "done"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies take the schema literally: no unknown keys, no 0 for false or "7" for 7."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -107,7 +111,7 @@ class DocumentIn(Strict):
 
 class IngestRequest(Strict):
     documents: list[DocumentIn] = Field(min_length=1, max_length=100, description="Documents to add or update.")
-    collection: str | None = Field(None, min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*[A-Za-z0-9]$",
+    collection: str | None = Field(None, pattern=COLLECTION,
                                    description="Chroma collection (default: ANDINI_COLLECTION).")
 
 

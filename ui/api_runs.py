@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from andini.errors import AndiniError
 from ui.api_models import RunResult, ToolCallRecord
 
 if TYPE_CHECKING:
@@ -91,6 +92,24 @@ def fold(events: Iterable[Event], thread_id: str | None = None) -> RunResult:
         elif event.kind == "confirm":
             result.status, result.pending = "needs_confirmation", event.call
     return result
+
+
+def sse_messages(events: Iterable[Event]) -> Iterator[dict[str, str]]:
+    """Server-sent events, one per agent event. The headers are sent by now, so a failure inside the
+    turn becomes a last `error` event instead of a broken stream."""
+    import json
+
+    from agent.events import Event
+
+    thread_id = None
+    try:
+        for event in events:
+            thread_id = event.thread_id or thread_id
+            yield {"event": event.kind, "data": json.dumps(event.to_json(), ensure_ascii=False)}
+    except Exception as exc:  # reported to the client, who can no longer get a status code
+        text = str(exc) if isinstance(exc, AndiniError) else f"{type(exc).__name__}: {exc}"
+        error = Event(kind="error", thread_id=thread_id, text=text)
+        yield {"event": "error", "data": json.dumps(error.to_json(), ensure_ascii=False)}
 
 
 def _last_open(records: list[ToolCallRecord]) -> ToolCallRecord | None:
