@@ -25,7 +25,7 @@ def ask(at, text: str):
 def test_chat_turn_shows_tool_step_answer_and_citation(monkeypatch, agent):
     at = ask(app_test(monkeypatch, agent).run(), "How do I install it?")
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
-    assert [s.label for s in at.status] == ["Tool: search"]
+    assert [s.label for s in at.status] == ["Tool: search_knowledge_base"]
     step = at.status[0]
     assert step.state == "complete"
     assert step.json[0].value and "How do I install it?" in step.json[0].value

@@ -43,11 +43,10 @@ class ScriptedAgent:
 
     def _search_turn(self, intent: str, tid: str) -> Iterator[Event]:
         source = Source(source=self.doc, heading="Guide > Install", start=0, end=20)
-        yield Event(kind="tool_call", thread_id=tid, call=ToolCall(name="search", arguments={"query": intent}),
-                    call_id="s1")
-        yield Event(kind="tool_result", thread_id=tid, call_id="s1",
-                    result=[{"text": "Install with make setup.", "score": 0.9,
-                             "source": source.model_dump()}])
+        yield Event(kind="tool_call", thread_id=tid, call_id="s1",
+                    call=ToolCall(name="search_knowledge_base", arguments={"query": intent}))
+        yield Event(kind="tool_result", thread_id=tid, call_id="s1", sources=[source],
+                    result={"passages": [{**source.model_dump(), "text": "Install with make setup."}]})
         for piece in ("Run ", "`make setup`", "."):
             yield Event(kind="token", thread_id=tid, text=piece)
         yield Event(kind="final", thread_id=tid, text="Run `make setup`.", sources=[source])

@@ -138,14 +138,13 @@ def show_sources(sources: list[Source], seen: list[Event], key: str) -> None:
 def find_passage(src: Source, seen: list[Event]) -> str:
     """The quoted text of a source: from the search results of this turn, else from the file itself."""
     for event in seen:
-        if event.kind != "tool_result" or not isinstance(event.result, list):
-            continue
-        for hit in event.result:
-            where = hit.get("source") if isinstance(hit, dict) else None
-            where = where.get("source") if isinstance(where, dict) else where
-            start = (hit.get("source") or {}).get("start") if isinstance(hit.get("source"), dict) else None
-            if where == src.source and (src.start is None or start in (None, src.start)):
-                return str(hit.get("text", ""))
+        if event.kind == "tool_result":
+            for hit in _hits(event.result):
+                where = hit.get("source")
+                start = where.get("start") if isinstance(where, dict) else hit.get("start")
+                where = where.get("source") if isinstance(where, dict) else where
+                if where == src.source and (src.start is None or start in (None, src.start)):
+                    return str(hit.get("text", ""))
     path = Path(src.source)
     if src.start is not None and src.end is not None and path.is_file():
         try:
@@ -153,6 +152,12 @@ def find_passage(src: Source, seen: list[Event]) -> str:
         except OSError:
             return ""
     return ""
+
+
+def _hits(result: Any) -> list[dict[str, Any]]:
+    """Passages in a search result: `{"passages": [...]}` (the agent's search tool) or a list of hits."""
+    items = result.get("passages") if isinstance(result, dict) else result
+    return [h for h in items if isinstance(h, dict)] if isinstance(items, list) else []
 
 
 def plan_export(plan: Plan, plan_id: int | None, fmt: str) -> str:
