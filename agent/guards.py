@@ -1,0 +1,87 @@
+"""Guard rails around the model call (LangChain agent middleware).
+
+`ValidateCalls`: every tool call the model makes is checked against the offered tools' JSON Schemas
+before any tool runs. An invalid call goes back to the model with the validation message for another
+try; after `max_attempts` the turn fails with an error that carries the last output and the number of
+attempts (STYLE 5, after instructor's `retry.py`). Limits and tool errors use LangChain's own
+middleware (ModelCallLimit, ToolCallLimit, ToolError), assembled in `agent.run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
+from langchain_core.messages import AIMessage, HumanMessage
+
+from agent.validate import calls_error, tool_specs
+from andini.errors import AndiniError
+from andini.schema import ToolCall
+
+
+class ValidationFailed(AndiniError):
+    """The model's tool calls never validated; `last_output` and `attempts` say what it last tried."""
+
+    def __init__(self, problems: str, last_output: str, attempts: int):
+        super().__init__(f"The model's tool call did not validate after {attempts} attempts: {problems}\n"
+                         f"  last output: {last_output[:500]}",
+                         hint="use a fine-tuned adapter or a larger model; the local backend's grammar "
+                              "prevents this unless the output was cut by max_new_tokens")
+        self.last_output, self.attempts = last_output, attempts
+
+
+def problems_in(message: AIMessage, tools: list[Any]) -> str | None:
+    """What is wrong with the calls in `message`, or None."""
+    bad = [f"{c.get('name') or 'call'}: {c.get('error') or 'arguments are not valid JSON'}"
+           for c in message.invalid_tool_calls]
+    calls = [ToolCall(name=c["name"], arguments=c.get("args") or {}) for c in message.tool_calls]
+    found = calls_error(calls, tool_specs(tools)) if calls else None
+    return "; ".join(bad + ([found] if found else [])) or None
+
+
+def raw_output(message: AIMessage) -> str:
+    raw = (message.response_metadata or {}).get("raw")
+    if raw:
+        return raw
+    calls = [ToolCall(name=c["name"], arguments=c.get("args") or {}).to_json() for c in message.tool_calls]
+    calls += [str(c.get("args")) for c in message.invalid_tool_calls]
+    return "\n".join([str(message.content)] + calls).strip()
+
+
+class FirstCallChoice(AgentMiddleware):
+    """Sets `tool_choice` for the first model call after the person's message (e.g. "required", or a
+    tool name): small untuned models rarely call a tool on their own. Later calls stay on auto."""
+
+    def __init__(self, tool_choice: str):
+        super().__init__()
+        self.tool_choice = tool_choice
+
+    def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
+        if request.messages and isinstance(request.messages[-1], HumanMessage):
+            request = request.override(tool_choice=self.tool_choice)
+        return handler(request)
+
+
+class ValidateCalls(AgentMiddleware):
+    """Re-asks the model, with the validation message, until its tool calls validate."""
+
+    def __init__(self, max_attempts: int = 3):
+        super().__init__()
+        self.max_attempts = max_attempts
+
+    def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
+        attempt_request = request
+        for attempt in range(1, self.max_attempts + 1):
+            response = handler(attempt_request)
+            message = next((m for m in reversed(response.result) if isinstance(m, AIMessage)), None)
+            problems = problems_in(message, request.tools) if message is not None else None
+            if not problems:
+                return response
+            if attempt == self.max_attempts:
+                raise ValidationFailed(problems, raw_output(message), attempt)
+            feedback = [AIMessage(raw_output(message)),
+                        HumanMessage(f"That tool call is invalid: {problems}. Call an offered tool with "
+                                     "arguments that match its schema, or answer in plain text.")]
+            attempt_request = request.override(messages=[*request.messages, *feedback])
+        raise AssertionError("unreachable")

@@ -1,0 +1,73 @@
+"""The task store: SQLite under $ANDINI_HOME, one atomic transaction per write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agent import db as agent_db
+from andini.errors import AndiniError
+
+TaskStatus = Literal["todo", "doing", "done"]
+_EDITABLE = {"title", "detail", "status", "plan_id"}
+
+
+class Task(BaseModel):
+    """One task, possibly made from a plan step."""
+
+    id: int = Field(description="Task number.")
+    title: str = Field(min_length=1, description="What to do, in a line.")
+    detail: str = Field("", description="More about it.")
+    status: TaskStatus = Field("todo", description="todo, doing or done.")
+    plan_id: int | None = Field(None, description="The plan it came from, if any.")
+    created_at: str = Field(description="ISO time of creation (UTC).")
+    updated_at: str = Field(description="ISO time of the last change (UTC).")
+
+
+class TaskStore:
+    def __init__(self, path: Path | str | None = None):
+        self.db = agent_db.connect(path)
+
+    def create(self, title: str, detail: str = "", plan_id: int | None = None) -> Task:
+        if not title.strip():
+            raise AndiniError("A task needs a non-empty title.")
+        stamp = agent_db.now()
+        with agent_db.transaction(self.db):
+            cur = self.db.execute(
+                "INSERT INTO tasks (title, detail, status, plan_id, created_at, updated_at) "
+                "VALUES (?, ?, 'todo', ?, ?, ?)", (title.strip(), detail, plan_id, stamp, stamp))
+        return self.get(int(cur.lastrowid))
+
+    def list(self, status: TaskStatus | None = None) -> list[Task]:
+        if status is not None and status not in ("todo", "doing", "done"):
+            raise AndiniError(f"Unknown task status '{status}'.", hint="use todo, doing or done")
+        sql, args = "SELECT * FROM tasks", ()
+        if status:
+            sql, args = sql + " WHERE status = ?", (status,)
+        return [Task(**dict(row)) for row in self.db.execute(sql + " ORDER BY id", args)]
+
+    def get(self, task_id: int) -> Task:
+        row = self.db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise AndiniError(f"No task {task_id}.", hint="list tasks to see their numbers")
+        return Task(**dict(row))
+
+    def update(self, task_id: int, **fields) -> Task:
+        unknown = set(fields) - _EDITABLE
+        if unknown:
+            raise AndiniError(f"Cannot change {', '.join(sorted(unknown))} of a task.",
+                              hint=f"editable fields: {', '.join(sorted(_EDITABLE))}")
+        current = self.get(task_id)
+        updated = Task(**{**current.model_dump(), **fields, "updated_at": agent_db.now()})  # validates
+        with agent_db.transaction(self.db):
+            self.db.execute("UPDATE tasks SET title=?, detail=?, status=?, plan_id=?, updated_at=? WHERE id=?",
+                            (updated.title, updated.detail, updated.status, updated.plan_id,
+                             updated.updated_at, task_id))
+        return updated
+
+    def delete(self, task_id: int) -> None:
+        self.get(task_id)
+        with agent_db.transaction(self.db):
+            self.db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
