@@ -1,7 +1,134 @@
-"""`andini` subcommands of agent/ (filled in by its issue)."""
+"""`andini run` and `andini chat`: thin shells over `agent.run.Agent` that render its events."""
+
+from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands; handlers import heavy modules lazily."""
+    run = sub.add_parser("run", help="one agent turn: answer, tool calls, plan",
+                         description="Run one agent turn for INTENT and print the answer, the tool calls "
+                                     "and any plan.")
+    run.add_argument("intent", metavar="INTENT", help="what you want, in your words")
+    _common(run)
+    run.add_argument("--thread", help="continue this thread id")
+    run.add_argument("--yes", action="store_true", help="approve tools with side effects without asking")
+    run.add_argument("--json", action="store_true", help="print one JSON object with the whole turn")
+    run.set_defaults(func=run_command)
+
+    chat = sub.add_parser("chat", help="chat with the agent in the terminal (streaming)",
+                          description="Chat with the agent; /new starts a new thread, /quit leaves.")
+    _common(chat)
+    chat.add_argument("--thread", help="continue this thread id")
+    chat.set_defaults(func=chat_command)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["local", "tgi", "openai"], help="model backend (default: settings)")
+    p.add_argument("--model", help="local model folder or served model id")
+    p.add_argument("--adapter", help="LoRA adapter folder (local) or adapter id (tgi)")
+    p.add_argument("--max-new-tokens", type=int, help="generation limit per model call")
+
+
+def _agent(args: argparse.Namespace) -> Any:
+    from agent.run import Agent
+
+    return Agent(backend=args.backend, model=args.model, adapter=args.adapter,
+                 max_new_tokens=args.max_new_tokens)
+
+
+def _ask(question: str) -> bool:
+    if not sys.stdin.isatty():
+        print(f"{question} [no: stdin is not a terminal; pass --yes to approve]", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def render(event: Any, out=sys.stdout, err=sys.stderr) -> None:
+    """Human-readable rendering: the answer streams to stdout, the agent's actions go to stderr."""
+    if event.kind == "token":
+        out.write(event.text)
+        out.flush()
+    elif event.kind == "tool_call":
+        print(f"\n→ {event.call.name}({event.call.to_json()})", file=err)
+    elif event.kind == "tool_result":
+        mark = "✓" if event.ok else "✗"
+        cites = "; ".join(f"{s.source} › {s.heading}" if s.heading else s.source for s in event.sources)
+        print(f"{mark} {event.text}" + (f": {cites}" if cites else ""), file=err)
+    elif event.kind == "plan":
+        from agent.plans import PlanStore
+
+        print(f"\nplan #{event.plan_id}:\n{PlanStore().export(event.plan_id, 'yaml')}", file=out)
+    elif event.kind == "final":
+        print("", file=out)
+        for s in event.sources:
+            print(f"  source: {s.source}" + (f" › {s.heading}" if s.heading else ""), file=out)
+    elif event.kind == "error":
+        print(f"\nerror: {event.text}", file=err)
+
+
+def _turn(agent: Any, events, approve_all: bool, on_event) -> tuple[Any, list]:
+    """Drive one turn to its end, answering confirm events; returns (last event, all events)."""
+    seen = []
+    while True:
+        last = None
+        for event in events:
+            seen.append(event)
+            on_event(event)
+            last = event
+        if last is None or last.kind != "confirm":
+            return last, seen
+        approve = approve_all or _ask(f"{last.text} {last.call.name}({last.call.to_json()})")
+        events = agent.resume(last.thread_id, approve)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from andini.cli import print_json
+
+    agent = _agent(args)
+    show = (lambda e: None) if args.json else render
+    last, events = _turn(agent, agent.stream(args.intent, thread_id=args.thread), args.yes, show)
+    if args.json:
+        print_json(summarize(events))
+    return 0 if last is not None and last.kind == "final" else 1
+
+
+def summarize(events: list) -> dict[str, Any]:
+    """The `--json` object of one turn."""
+    final = next((e for e in reversed(events) if e.kind in ("final", "error")), None)
+    plans = [e for e in events if e.kind == "plan"]
+    return {
+        "thread_id": events[0].thread_id if events else None,
+        "ok": final is not None and final.kind == "final",
+        "answer": final.text if final is not None and final.kind == "final" else "",
+        "error": final.text if final is not None and final.kind == "error" else None,
+        "tool_calls": [e.call.model_dump() for e in events if e.kind == "tool_call"],
+        "tool_results": [{"name": e.text, "ok": e.ok, "result": e.result} for e in events if e.kind == "tool_result"],
+        "plan": plans[-1].plan.model_dump(mode="json", exclude_none=True) if plans else None,
+        "plan_id": plans[-1].plan_id if plans else None,
+        "sources": [s.model_dump() for s in (final.sources if final is not None else [])],
+    }
+
+
+def chat_command(args: argparse.Namespace) -> int:
+    agent = _agent(args)
+    thread = args.thread
+    print("andini chat: /new for a new thread, /quit to leave.", file=sys.stderr)
+    while True:
+        try:
+            line = input("\nyou> ").strip()
+        except EOFError:
+            return 0
+        if line in ("/quit", "/exit"):
+            return 0
+        if line == "/new":
+            thread = None
+            continue
+        if not line:
+            continue
+        print("andini> ", end="", flush=True)
+        last, _ = _turn(agent, agent.stream(line, thread_id=thread), False, render)
+        thread = last.thread_id if last is not None else thread
