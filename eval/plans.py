@@ -74,7 +74,7 @@ def rouge_l(predicted: list[str], reference: list[str]) -> float:
 
 def score_plan(example: Example, calls: list[Any], content: str, parse_error: str | None) -> dict[str, Any]:
     reference = [s.title for s in example.target_plan.steps] if example.target_plan else []
-    plan, why = (None, parse_error) if parse_error else extract_plan(calls, content)
+    plan, why = (None, parse_error) if parse_error and not calls else extract_plan(calls, content)
     if plan is None:
         return {"passed": False, "error_type": "parse_error" if parse_error else "schema_invalid", "error": why,
                 "reference_steps": reference}

@@ -243,6 +243,9 @@ def ask(config: ToolcallsConfig, item: EvalItem, complete: Callable[..., Any]) -
     completion = complete(example.messages, example.tools, backend=config.backend, model=config.model,
                           adapter=config.adapter, constrained=config.constrained,
                           max_new_tokens=config.max_new_tokens)
+    # The backend reports parse and schema problems in one `error`; a parse failure is one with no
+    # call recovered. Schema validity is measured on its own (`schema_errors`), calls are still scored.
+    parse_error = completion.error if completion.error and not completion.calls else None
     record = {
         "id": example.id, "category": item.category, "file": str(item.file), "line": item.line,
         "messages": [m.model_dump(exclude_defaults=True) for m in example.messages],
@@ -251,11 +254,12 @@ def ask(config: ToolcallsConfig, item: EvalItem, complete: Callable[..., Any]) -
         "expected": item.ground_truth if item.ground_truth is not None
         else [c.model_dump() for c in example.target_calls],
         "raw_output": completion.text, "content": completion.content,
-        "calls": [c.model_dump() for c in completion.calls], "parse_error": completion.error,
+        "calls": [c.model_dump() for c in completion.calls], "parse_error": parse_error,
+        "backend_error": completion.error,
         "latency_s": round(completion.latency_s, 4), "ttft_s": completion.ttft_s,
         "new_tokens": completion.new_tokens,
     }
-    record.update(score(item, list(completion.calls), completion.error, config.format))
+    record.update(score(item, list(completion.calls), parse_error, config.format))
     return record
 
 
