@@ -55,7 +55,7 @@ class TGIChatModel(BaseChatModel):
 
         return InferenceClient(base_url=self.base_url.rstrip("/") + "/v1", timeout=self.timeout)
 
-    def _request(self, messages: list[BaseMessage], stop: list[str] | None, stream: bool,
+    def _request(self, client: Any, messages: list[BaseMessage], stop: list[str] | None, stream: bool,
                  **kwargs: Any) -> Any:
         from langchain_core.messages import convert_to_openai_messages
 
@@ -68,7 +68,7 @@ class TGIChatModel(BaseChatModel):
         if kwargs.get("tools"):
             params["tools"] = kwargs["tools"]
             params["tool_choice"] = kwargs.get("tool_choice") or "auto"
-        return self._with_retries(lambda: self._client().chat_completion(**params))
+        return self._with_retries(lambda: client.chat_completion(**params))
 
     def _with_retries(self, call):
         """Retry while TGI answers 503 (loading or overloaded); translate errors into AndiniError."""
@@ -92,7 +92,7 @@ class TGIChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        out = self._request(messages, stop, stream=False, **kwargs)
+        out = self._request(self._client(), messages, stop, stream=False, **kwargs)
         msg = out.choices[0].message
         calls, invalid = [], []
         for call in msg.tool_calls or []:
@@ -115,8 +115,9 @@ class TGIChatModel(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         import httpx
 
+        client = self._client()  # held while streaming: the stream closes with its client
         try:
-            for chunk in self._request(messages, stop, stream=True, **kwargs):
+            for chunk in self._request(client, messages, stop, stream=True, **kwargs):
                 if not chunk.choices:
                     continue
                 delta = chunk.choices[0].delta

@@ -1,0 +1,145 @@
+"""Helpers for the agent tests: a scripted chat model (plumbing only) and a real HTTP server that speaks
+TGI's documented Messages API wire format (contract tests: TGI itself cannot run on these machines).
+
+TGI wire format followed here (text-generation-inference docs, "Messages API" and "Guidance"):
+- POST /v1/chat/completions, OpenAI-shaped: `choices[0].message` with `content` and `tool_calls`
+  `[{"id", "type": "function", "function": {"name", "arguments"}}]`; TGI >= 3 sends `arguments` as a JSON
+  string, TGI 2.x sent an object (both are served here).
+- `stream: true`: Server-Sent Events, `data: {chunk}` lines of `chat.completion.chunk` objects whose
+  `choices[0].delta` carries `content` or `tool_calls` pieces, ending with `data: [DONE]`.
+- errors: JSON `{"error": "...", "error_type": "..."}` with 422 (validation) or 503 (model loading /
+  overloaded); GET /health answers 200 once the model is ready; GET /info describes the model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Answers with the next scripted AIMessage. For agent plumbing tests, never as evidence of quality."""
+
+    script: list[Any]
+    calls: list[Any] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools, *, tool_choice=None, **kwargs):
+        return self.bind(tools=tools, tool_choice=tool_choice, **kwargs)
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        self.calls.append({"messages": list(messages), **kwargs})
+        step = self.script.pop(0) if self.script else AIMessage("done")
+        message = step(messages) if callable(step) else step
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def call(name: str, call_id: str = "c1", **args: Any) -> AIMessage:
+    return AIMessage("", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
+
+
+# ---------------------------------------------------------------- the TGI / OpenAI-compatible server
+
+class FakeServer:
+    """A real uvicorn server on 127.0.0.1 that answers from a queue of scripted replies.
+
+    Each reply is a dict: {"text": str} | {"calls": [(name, args)], "args_as_object": bool}
+    | {"status": 503|422, "error": str}. Requests are recorded in `.requests`.
+    """
+
+    def __init__(self, port: int, model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"):
+        self.port, self.model_id = port, model_id
+        self.replies: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = None
+
+    # -- protocol
+    def _completion(self, reply: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.get("text")}
+        if reply.get("calls"):
+            message["tool_calls"] = [
+                {"id": str(i), "type": "function",
+                 "function": {"name": name, "description": None,
+                              "arguments": args if reply.get("args_as_object") else json.dumps(args)}}
+                for i, (name, args) in enumerate(reply["calls"])]
+        return {"object": "chat.completion", "id": "", "created": int(time.time()), "model": self.model_id,
+                "system_fingerprint": "3.3.4-native",
+                "choices": [{"index": 0, "message": message, "logprobs": None,
+                             "finish_reason": "tool_calls" if reply.get("calls") else "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+
+    def _chunks(self, reply: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        base = {"object": "chat.completion.chunk", "id": "", "created": int(time.time()),
+                "model": self.model_id, "system_fingerprint": "3.3.4-native"}
+        for word in (reply.get("text") or "").split(" ") if reply.get("text") else []:
+            yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": word + " "},
+                                        "logprobs": None, "finish_reason": None}]}
+        for i, (name, args) in enumerate(reply.get("calls") or []):
+            text = json.dumps(args)
+            yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+                {"index": i, "id": str(i), "type": "function", "function": {"name": name, "arguments": ""}}]},
+                "logprobs": None, "finish_reason": None}]}
+            for piece in (text[:5], text[5:]):
+                yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+                    {"index": i, "function": {"arguments": piece}}]}, "logprobs": None, "finish_reason": None}]}
+        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                                    "finish_reason": "tool_calls" if reply.get("calls") else "stop"}],
+               "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+
+    def app(self):
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse, StreamingResponse
+        from starlette.routing import Route
+
+        async def chat(request):
+            body = await request.json()
+            self.requests.append(body)
+            reply = self.replies.pop(0) if self.replies else {"text": "ok"}
+            if "status" in reply:
+                return JSONResponse({"error": reply["error"], "error_type": reply.get("error_type", "generation")},
+                                    status_code=reply["status"])
+            if body.get("stream"):
+                def sse():
+                    for chunk in self._chunks(reply):
+                        yield f"data: {json.dumps(chunk)}\n\n"
+                    yield "data: [DONE]\n\n"
+                return StreamingResponse(sse(), media_type="text/event-stream")
+            return JSONResponse(self._completion(reply))
+
+        async def health(request):
+            return JSONResponse({})
+
+        async def models(request):
+            return JSONResponse({"object": "list", "data": [{"id": self.model_id, "object": "model",
+                                                             "owned_by": "tgi"}]})
+
+        routes = [Route("/v1/chat/completions", chat, methods=["POST"]), Route("/health", health),
+                  Route("/v1/models", models)]
+        return Starlette(routes=routes)
+
+    def __enter__(self) -> FakeServer:
+        import uvicorn
+
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        thread = threading.Thread(target=self._server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.should_exit = True
+        time.sleep(0.2)
