@@ -101,11 +101,24 @@ def _decode(data: bytes) -> str:
                         "convert it with `iconv -t UTF-8`") from None
 
 
+def _readers():
+    """llama_index.readers.file, imported without the root-logger setup that one of its modules does
+    at import time (it would print every library's INFO lines)."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    import llama_index.readers.file as readers
+
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    return readers
+
+
 def _read_html(path: Path) -> tuple[str, str]:
     from bs4 import BeautifulSoup
-    from llama_index.readers.file import HTMLTagReader
 
-    docs = HTMLTagReader(tag="body").load_data(path)
+    docs = _readers().HTMLTagReader(tag="body").load_data(path)
     text = "\n".join(d.text for d in docs if d.text.strip())
     soup = BeautifulSoup(path.read_bytes(), "html.parser")
     if not text.strip():  # an HTML fragment without <body>
@@ -115,10 +128,11 @@ def _read_html(path: Path) -> tuple[str, str]:
 
 
 def _read_pdf(path: Path, doc: LoadedDocument) -> None:
-    from llama_index.readers.file import PDFReader
+    import logging
 
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings repeat what LoadError says
     try:
-        pages = PDFReader(return_full_document=False).load_data(path)
+        pages = _readers().PDFReader(return_full_document=False).load_data(path)
     except Exception as exc:  # pypdf raises many types; the reader wraps them in a RetryError
         cause = exc.last_attempt.exception() if hasattr(exc, "last_attempt") else exc
         raise LoadError(f"unreadable PDF: {type(cause).__name__}: {cause}") from None
