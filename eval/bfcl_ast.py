@@ -9,7 +9,8 @@ Our own implementation (the leaderboard's checker is the reference a test compar
   accepted too (the data writes variables such as `"x"` for numeric arguments);
 - values: each argument must equal one of its acceptable values; strings are compared after
   lower-casing and removing spaces and `,./-_*^`; lists and dicts are compared element by element
-  with the same normalisation of their strings;
+  (a dict key by key against its own acceptable values), normalising the strings that are list items
+  or dict values; deeper strings (a list inside a dict) are compared exactly, as the leaderboard does;
 - an argument may be omitted only where `""` is among its acceptable values (an empty list or dict
   counts as omitted there);
 - categories: `parallel*` match the expected calls in any order, `multiple` picks the right function
@@ -72,14 +73,13 @@ def _answer_type(acceptable: Iterable[Any]) -> type | None:
 # --- values -----------------------------------------------------------------------------------------
 
 def _norm(value: Any) -> Any:
-    """A value with every string in it normalised, recursively through lists and dicts."""
-    if isinstance(value, str):
-        return normalise_string(value)
-    if isinstance(value, list | tuple):
-        return [_norm(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _norm(v) for k, v in value.items()}
-    return value
+    """A string normalised; anything else as is. The leaderboard normalises one level only: an
+    argument, the items of a list argument and the values of a dict argument, not deeper."""
+    return normalise_string(value) if isinstance(value, str) else value
+
+
+def _norm_list(value: Any) -> Any:
+    return [_norm(v) for v in value] if isinstance(value, list | tuple) else _norm(value)
 
 
 def _dict_matches(value: dict, answer: Mapping[str, list]) -> str | None:
@@ -134,8 +134,8 @@ def _check_value(param: str, value: Any, acceptable: list, py_type: type, item_t
             return PASS
         return _fail("value_error:string", f"{param!r}: {value!r} is not one of {acceptable} (normalised)")
     if py_type is list:
-        options = [[] if a == OMITTED else _norm(a) for a in acceptable]
-        if _norm(value) in options:
+        options = [[] if a == OMITTED else _norm_list(a) for a in acceptable]
+        if _norm_list(value) in options:
             return PASS
         return _fail("value_error:list", f"{param!r}: {value!r} is not one of {acceptable}")
     if value in acceptable:

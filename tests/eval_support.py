@@ -25,7 +25,17 @@ def bfcl_items(folder: Path, category: str) -> Iterator[dict]:
 
 
 def _first(acceptable: list) -> Any:
-    return next((v for v in acceptable if v != ""), "")
+    """The first acceptable value; a dict's own keys hold lists of acceptable values, resolved alike."""
+    value = next((v for v in acceptable if v != ""), "")
+    return _resolve(value)
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _first(v) for k, v in value.items() if isinstance(v, list) and _first(v) != ""}
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return [_resolve(v) for v in value]
+    return value
 
 
 def correct_calls(ground_truth: list[dict], minimal: bool = False) -> list[dict]:
