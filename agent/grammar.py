@@ -96,15 +96,31 @@ class XGrammarConstraint:
         return self.matcher.is_terminated()
 
 
+def _array_of_calls(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """JSON Schema of a list of calls, `[{"name": <offered>, "arguments": <its schema>}, ...]`."""
+    items = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": _params(t)},
+              "required": ["name", "arguments"], "additionalProperties": False} for t in tools]
+    return {"type": "array", "items": {"anyOf": items}, "minItems": 1, "maxItems": MAX_ARRAY_ITEMS}
+
+
 def xgrammar_structural_tag(fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool) -> dict:
-    """The xgrammar structural tag for `TEXT (CALL TEXT)*` over these tools."""
-    tags = [{"type": "tag", "begin": call_prefix(fmt, t.name),
-             "content": {"type": "json_schema", "json_schema": _params(t),
-                         "max_whitespace_cnt": MAX_JSON_WHITESPACE},
-             "end": call_suffix(fmt)} for t in tools]
+    """The xgrammar structural tag for `TEXT (CALL TEXT)*` over these tools.
+
+    ChatML: one tag per tool, `<tool_call>\n{"name": "X", "arguments": ` + schema + `}\n</tool_call>`.
+    Mistral v3: a single `[TOOL_CALLS] ` followed by a JSON list of calls, and nothing after it.
+    """
+    whitespace = {"max_whitespace_cnt": MAX_JSON_WHITESPACE}
+    if fmt.name == "mistral":
+        tags = [{"type": "tag", "begin": fmt.call_open, "end": "",
+                 "content": {"type": "json_schema", "json_schema": _array_of_calls(tools), **whitespace}}]
+        stop_after_first = True
+    else:
+        tags = [{"type": "tag", "begin": call_prefix(fmt, t.name), "end": call_suffix(fmt),
+                 "content": {"type": "json_schema", "json_schema": _params(t), **whitespace}} for t in tools]
+        stop_after_first = False
     return {"type": "structural_tag",
             "format": {"type": "triggered_tags", "triggers": [_trigger(fmt)], "tags": tags,
-                       "at_least_one": require_call}}
+                       "at_least_one": require_call, "stop_after_first": stop_after_first}}
 
 
 class XGrammarFactory:
@@ -156,19 +172,23 @@ class LLGuidanceConstraint:
 
 def llguidance_lark(fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool) -> str:
     """The same language as the xgrammar structural tag, in llguidance's Lark dialect."""
-    trigger = json.dumps(_trigger(fmt))
-    lines = [f"TEXT: /(?s:.*)/ & ~/(?s:.*{json.dumps(_trigger(fmt))[1:-1]}.*)/"]
+    trigger = json.dumps(_trigger(fmt))[1:-1]
+    lines = [f"TEXT: /(?s:.*)/ & ~/(?s:.*{trigger}.*)/"]
+    strict = {"x-guidance": {"whitespace_pattern": "[ \\n]{0,2}"}}
+    if fmt.name == "mistral":
+        lines.append(f"calls: %json {json.dumps({**_array_of_calls(tools), **strict})}")
+        head = f"start: {json.dumps(fmt.call_open)} calls" if require_call else \
+            f"start: TEXT | {json.dumps(fmt.call_open)} calls"
+        return "\n".join([head, *lines])
     names = []
     for i, t in enumerate(tools):
-        schema = json.dumps({**_params(t), "x-guidance": {"whitespace_flexible": False}})
-        lines.append(f"args{i}: %json {schema}")
+        lines.append(f"args{i}: %json {json.dumps({**_params(t), **strict})}")
         lines.append(f"call{i}: {json.dumps(call_prefix(fmt, t.name))} args{i} {json.dumps(call_suffix(fmt))}")
         names.append(f"call{i}")
     lines.append(f"call: {' | '.join(names)}")
-    more = "+" if require_call else "*"
-    lines.insert(0, f"start: TEXT (call TEXT){more}")
-    del trigger
-    return "\n".join(lines)
+    # as with xgrammar's at_least_one: a required call comes first, text may follow
+    start = "start: call (TEXT call)* TEXT" if require_call else "start: TEXT (call TEXT)*"
+    return "\n".join([start, *lines])
 
 
 class LLGuidanceFactory:
