@@ -64,7 +64,8 @@ def default_path() -> Path:
 
 def connect(path: Path | str | None = None) -> sqlite3.Connection:
     """An open, migrated connection. Rows read as sqlite3.Row."""
-    db = sqlite3.connect(str(path or default_path()), timeout=30, isolation_level=None)
+    # check_same_thread off: LangGraph runs tools in worker threads; each write is its own transaction.
+    db = sqlite3.connect(str(path or default_path()), timeout=30, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA foreign_keys=ON")
