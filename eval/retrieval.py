@@ -159,7 +159,7 @@ def score(collected: Collected, ks: list[int], modes: list[str], rrf_k: int | No
     """Metrics per mode. Hybrid fuses the two kept rankings exactly as `retrieval.search` does; its
     latency is the two retrievals' plus the fusion's."""
     from eval.runs import percentile
-    from retrieval.search import FUSION_DEPTH, RRF_K, fuse
+    from retrieval.search import FUSION_DEPTH, FUSION_WEIGHTS, RRF_K, fuse
 
     rrf_k, depth = rrf_k or RRF_K, depth or FUSION_DEPTH
     scores: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
@@ -169,7 +169,8 @@ def score(collected: Collected, ks: list[int], modes: list[str], rrf_k: int | No
         for mode in modes:
             if mode == "hybrid":
                 t0 = time.perf_counter()
-                ranked = [cid for cid, _ in fuse([asked.dense[:depth], asked.bm25[:depth]], rrf_k=rrf_k)]
+                ranked = [cid for cid, _ in fuse([asked.dense[:depth], asked.bm25[:depth]], rrf_k=rrf_k,
+                                                            weights=list(FUSION_WEIGHTS))]
                 latency = asked.dense_s + asked.bm25_s + time.perf_counter() - t0
             else:
                 ranked = [cid for cid, _ in getattr(asked, mode)]
@@ -261,10 +262,11 @@ def _chunk_spans(coll: Any, files: list[Path]) -> dict[str, list[tuple[str, int,
 
 
 def _config(settings: Settings) -> dict[str, Any]:
-    from retrieval.search import FUSION_DEPTH, RRF_K
+    from retrieval.search import FUSION_DEPTH, FUSION_WEIGHTS, RRF_K
 
     return {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
             "embed_model": settings.embed_model, "rrf_k": RRF_K, "fusion_depth": FUSION_DEPTH,
+            "fusion_weights": list(FUSION_WEIGHTS),
             "store": "server" if settings.chroma_url else "embedded"}
 
 

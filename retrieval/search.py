@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 MODES = ("dense", "bm25", "hybrid")
 RRF_K = 60
 FUSION_DEPTH = 50
+FUSION_WEIGHTS = (1.0, 1.0)  # (dense, bm25)
 
 Mode = Literal["dense", "bm25", "hybrid"]
 
@@ -60,7 +61,7 @@ def ranking(coll: Collection, query: str, n: int, mode: str, settings: Settings,
         return bm25.get_index(coll, settings).query(query, n)
     depth = max(depth, n)
     return fuse([dense_ranking(coll, query, depth, settings),
-                 bm25.get_index(coll, settings).query(query, depth)], rrf_k=rrf_k)[:n]
+                 bm25.get_index(coll, settings).query(query, depth)], rrf_k=rrf_k, weights=list(FUSION_WEIGHTS))[:n]
 
 
 def dense_ranking(coll: Collection, query: str, n: int, settings: Settings) -> list[tuple[str, float]]:

@@ -1,0 +1,63 @@
+"""Tune hybrid search offline: score reciprocal-rank-fusion variants on the rankings an
+`andini eval retrieval` run kept (RUN_DIR/rankings.jsonl: dense and BM25 rankings to depth 50 per question).
+
+    .venv/bin/python benchmarks/bench_retrieval_fusion.py RUN_DIR [RUN_DIR...]
+
+Nothing is asked again, so a whole grid costs seconds. Prints one table per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+RRF_KS = (10, 30, 60, 100)
+DEPTHS = (10, 20, 50)
+WEIGHTS = ((1.0, 1.0), (1.0, 0.5), (0.5, 1.0), (1.0, 2.0))  # (dense, bm25)
+
+
+def fused_metrics(collected, rrf_k: int, depth: int, weights: tuple[float, float]) -> dict[str, float]:
+    from eval.retrieval import ranking_metrics
+    from retrieval.search import fuse
+
+    totals: dict[str, float] = {}
+    for asked in collected.asked:
+        ranked = [cid for cid, _ in fuse([asked.dense[:depth], asked.bm25[:depth]], rrf_k=rrf_k,
+                                         weights=list(weights))]
+        for name, value in ranking_metrics(ranked, asked.gold, [1, 5, 10]).items():
+            totals[name] = totals.get(name, 0.0) + value
+    return {name: value / len(collected.asked) for name, value in totals.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    args = parser.parse_args()
+    from eval.retrieval import load_rankings, score
+
+    for run in args.runs:
+        collected = load_rankings(run / "rankings.jsonl")
+        config = collected.config
+        print(f"\n{run}: chunk_size {config['chunk_size']}, overlap {config['chunk_overlap']}, "
+              f"{collected.chunks} chunks, {len(collected.asked)} questions\n")
+        print("| variant | recall@1 | recall@5 | recall@10 | mrr@10 | ndcg@10 |")
+        print("|---|---|---|---|---|---|")
+        for mode, m in score(collected, [1, 5, 10], ["dense", "bm25"]).items():
+            print(f"| {mode} alone | {m['recall@1']:.4f} | {m['recall@5']:.4f} | {m['recall@10']:.4f} | "
+                  f"{m['mrr@10']:.4f} | {m['ndcg@10']:.4f} |")
+        for rrf_k in RRF_KS:
+            for depth in DEPTHS:
+                for weights in WEIGHTS:
+                    m = fused_metrics(collected, rrf_k, depth, weights)
+                    print(f"| rrf k={rrf_k} depth={depth} w(dense,bm25)={weights[0]},{weights[1]} | "
+                          f"{m['recall@1']:.4f} | {m['recall@5']:.4f} | {m['recall@10']:.4f} | "
+                          f"{m['mrr@10']:.4f} | {m['ndcg@10']:.4f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
