@@ -64,7 +64,7 @@ FAST = FastPathOptions()
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("baseline", "transformers+peft, SDPA, padded 4 x <=2048, GC on", "padded", parity=True),
     Variant("concat", "reference: 4 x 2048 rows of concatenated examples", "concat"),
-    Variant("packed", "+ padding-free rows (position_ids), flex attention", "packed",
+    Variant("packed", "+ packed 2048-token rows (position_ids restart, no cross-attention)", "packed",
             FastPathOptions(liger=False, fused_adamw=False)),
     Variant("liger", "+ Liger RMSNorm/SwiGLU/RoPE/fused linear CE", "packed",
             FastPathOptions(fused_adamw=False)),
@@ -74,6 +74,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             FastPathOptions(checkpoint_fraction=0.75)),
     Variant("compile", "+ torch.compile per decoder layer", "packed", FAST, compile=True),
     Variant("qlora", "QLoRA NF4, fast path", "packed", FAST, qlora=True),
+    # The fast path sized to the memory targets: 24 GiB for bf16 LoRA, 12 GiB for QLoRA.
+    Variant("fast-12k", "fast path, 12288-token micro-batches", "packed", FAST, row_tokens=12288, parity=True),
+    Variant("qlora-8k", "QLoRA NF4, fast path, 8192-token micro-batches", "packed", FAST, row_tokens=8192,
+            qlora=True),
 ]}
 DEFAULT_VARIANTS = "baseline,concat,packed,liger,fused-adamw,selective-gc,qlora"
 
@@ -110,6 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda where present)")
+    parser.add_argument("--time-budget", type=float, default=0.0,
+                        help="seconds after which remaining variants are skipped (0: no limit)")
     parser.add_argument("--out", type=Path, help="write results.json here")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
@@ -247,12 +253,34 @@ def padded_batch(group: list[tuple[list[int], list[int]]]) -> dict[str, Any]:
     return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
 
 
-def packed_batch(group: list[tuple[list[int], list[int]]]) -> dict[str, Any]:
-    """One row, position_ids restarting per example: the fast path's own collator."""
-    from transformers import DataCollatorWithFlattening
+def packed_batch(group: list[tuple[list[int], list[int]]], row_tokens: int = 2048) -> dict[str, Any]:
+    """Pack examples into rows of `row_tokens`, in order, with position_ids restarting per example.
 
-    collate = DataCollatorWithFlattening(return_position_ids=True, return_tensors="pt")
-    return collate([{"input_ids": ids, "labels": lab} for ids, lab in group])
+    As finetune/train.py packs: no attention mask, so transformers derives a block-diagonal causal mask
+    from the position_ids and examples never attend to each other. The tail of each row is filler that
+    forms its own segment (positions from 0, labels -100); it is the only padding left and never counts.
+    """
+    import torch
+
+    rows: list[tuple[list[int], list[int], list[int]]] = [([], [], [])]
+    for ids, labels in group:
+        ids, labels = ids[:row_tokens], labels[:row_tokens]
+        if len(rows[-1][0]) + len(ids) > row_tokens:
+            rows.append(([], [], []))
+        row_ids, row_labels, row_pos = rows[-1]
+        row_ids += ids
+        row_labels += [-100] + labels[1:]  # never predict an example's first token from the previous one
+        row_pos += range(len(ids))
+    batch = {"input_ids": torch.zeros(len(rows), row_tokens, dtype=torch.long),
+             "labels": torch.full((len(rows), row_tokens), -100, dtype=torch.long),
+             "position_ids": torch.zeros(len(rows), row_tokens, dtype=torch.long)}
+    for index, (row_ids, row_labels, row_pos) in enumerate(rows):
+        used = len(row_ids)
+        batch["input_ids"][index, :used] = torch.tensor(row_ids)
+        batch["labels"][index, :used] = torch.tensor(row_labels)
+        batch["position_ids"][index, :used] = torch.tensor(row_pos)
+        batch["position_ids"][index, used:] = torch.arange(row_tokens - used)
+    return batch
 
 
 def concat_batch(stream: Iterator, rows: int, row_len: int) -> tuple[dict[str, Any], list[int]]:
@@ -295,7 +323,7 @@ def make_steps(examples: list, variant: Variant, count: int, seed: int, max_len:
         else:
             group, leftover = _fill(stream, variant.row_tokens)
             stream = itertools.chain([leftover], stream)
-        batch = padded_batch(group) if variant.batching == "padded" else packed_batch(group)
+        batch = padded_batch(group) if variant.batching == "padded" else packed_batch(group, max_len)
         steps.append(Step(batch, [len(ids) for ids, _ in group]))
     return steps
 
@@ -318,7 +346,7 @@ def parity_steps(examples: list, packed: bool, count: int, seed: int, max_len: i
     steps = []
     for _ in range(count):
         group = [next(stream) for _ in range(4)]
-        steps.append(Step(packed_batch(group) if packed else padded_batch(group), [len(i) for i, _ in group]))
+        steps.append(Step(packed_batch(group, max_len) if packed else padded_batch(group), [len(i) for i, _ in group]))
     return steps
 
 
@@ -373,8 +401,6 @@ def configure(model: Any, variant: Variant) -> None:
         return
     if variant.fast.liger:
         speed.apply_liger(base)
-    if variant.fast.attention:
-        base.set_attn_implementation(variant.fast.attention)
     speed.enable_checkpointing(base, variant.fast.checkpoint_fraction)
     if variant.compile:
         for layer in speed.decoder_layers(base):
@@ -420,6 +446,7 @@ def measure(model: Any, variant: Variant, examples: list, args: argparse.Namespa
     if variant.parity:
         steps = parity_steps(examples, variant.batching == "packed", args.parity_steps, args.seed, args.max_len)
         result.losses, _ = train(model, steps, variant, args.lr, device)
+        _progress(None, f"{variant.name}: {len(steps)} parity steps, last loss {result.losses[-1]:.4f}")
         if baseline_losses is not None:
             result.parity_max_abs_diff = max(abs(a - b) for a, b in zip(result.losses, baseline_losses, strict=True))
         restore_lora(model)
@@ -427,6 +454,7 @@ def measure(model: Any, variant: Variant, examples: list, args: argparse.Namespa
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     _, seconds = train(model, steps, variant, args.lr, device)
+    _progress(None, f"{variant.name}: step seconds {' '.join(f'{x:.2f}' for x in seconds)}")
     timed = steps[args.warmup:]
     result.steps = len(timed)
     result.tokens = sum(sum(s.lengths) for s in timed)
@@ -468,12 +496,17 @@ def run_bench(examples: list, variants: list[Variant], args: argparse.Namespace)
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    started = time.perf_counter()
     model = build_model(args.shape, device, args.seed)
     snapshot_lora(model)
+    _progress(started, f"built {args.shape} on {next(model.parameters()).device}")
     args.n_params = sum(p.numel() for p in model.get_base_model().parameters())
     results: list[Result] = []
     baseline_losses = None
     for variant in variants:
+        if args.time_budget and time.perf_counter() - started > args.time_budget:
+            results.append(Result(variant.name, variant.lever, error="skipped: --time-budget spent"))
+            continue
         if variant.qlora and device.startswith("cuda"):
             del model
             gc.collect()
@@ -490,10 +523,20 @@ def run_bench(examples: list, variants: list[Variant], args: argparse.Namespace)
         if variant.name == "baseline":
             baseline_losses = result.losses
         results.append(result)
-        print(format_row(result, results[0]), flush=True)
+        _progress(started, format_row(result, results[0]))
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "partial.json").write_text(json.dumps([asdict(r) for r in results]))
     return {"device": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu",
             "versions": _versions(), "args": {k: str(v) for k, v in vars(args).items() if k != "func"},
             "results": [asdict(r) for r in results]}
+
+
+def _progress(started: float | None, message: str) -> None:
+    print(f"[{time.perf_counter() - (started or _START):6.1f}s] {message}", flush=True)
+
+
+_START = time.perf_counter()
 
 
 def _versions() -> dict[str, str]:

@@ -1,15 +1,15 @@
 """The GPU fast path for training (measured in docs/training-speed.md; `andini bench train` reruns it).
 
-`finetune/train.py` calls both hooks when CUDA is present; on CPU they change nothing. What the fast
-path does, each lever kept because the benchmark showed it pays:
+`finetune/train.py` calls both hooks when CUDA is present; on CPU they change nothing. Each lever was
+kept because the benchmark showed it pays on an H100 (docs/training-speed.md has the table):
 
-- Liger Kernel (a maintained library, not our own kernels): fused RMSNorm, SwiGLU, RoPE and the fused
-  linear cross-entropy that never materialises the [tokens, vocab] logits.
+- Liger Kernel (a maintained library, not kernels of our own): fused RMSNorm, SwiGLU and RoPE, and the
+  fused linear cross-entropy where the model computes its own loss from labels.
 - Fused AdamW (`optim="adamw_torch_fused"`).
-- Activation checkpointing managed here, non-reentrant and optionally on only part of the layers.
-- Padding-free batches: `make_collator` flattens a micro-batch into one row with `position_ids` that
-  restart per example. transformers turns those into a block-diagonal causal mask, so examples never
-  attend to each other; `flex_attention` skips the masked blocks instead of computing them.
+- Activation checkpointing managed here: non-reentrant, optionally on only part of the layers.
+
+Padding-free batches are the other big lever; train.py already packs rows with restarting
+position_ids, which transformers' SDPA path turns into a block-diagonal causal mask.
 """
 
 from __future__ import annotations
@@ -21,20 +21,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: transformers attention backend for packed rows: skips masked blocks, unlike SDPA with a dense mask.
-PACKED_ATTENTION = "flex_attention"
-
 
 @dataclass(frozen=True)
 class FastPathOptions:
-    """Switches of the fast path; a config may carry a `fast_path` dict to override any of them."""
+    """Switches of the fast path; a config may carry a `fast_path` dict (or bool) to override them."""
 
     enabled: bool = True  # the whole fast path; False keeps plain transformers + peft
     liger: bool = True  # Liger RMSNorm, SwiGLU, RoPE and fused linear cross-entropy
     fused_adamw: bool = True  # torch's fused AdamW kernel
-    checkpointing: bool = True  # activation checkpointing (non-reentrant)
-    checkpoint_fraction: float = 1.0  # share of decoder layers checkpointed; the rest keep activations
-    attention: str | None = PACKED_ATTENTION  # attention backend to set; None leaves the model's
+    checkpoint_fraction: float = 1.0  # share of decoder layers checkpointed when checkpointing is on
 
 
 def options_from(config: Any) -> FastPathOptions:
@@ -56,10 +51,21 @@ def options_from(config: Any) -> FastPathOptions:
     return FastPathOptions()
 
 
+def wants_checkpointing(config: Any) -> bool:
+    """The run's own choice (`config.train.gradient_checkpointing`), True where the config has none."""
+    train = getattr(config, "train", None)
+    return bool(getattr(train, "gradient_checkpointing", True))
+
+
 def cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def active(config: Any) -> bool:
+    """Whether the fast path applies: CUDA present and not switched off in the config."""
+    return options_from(config).enabled and cuda_available()
 
 
 def liger_available() -> bool:
@@ -69,35 +75,37 @@ def liger_available() -> bool:
 def training_overrides(config: Any) -> dict[str, Any]:
     """Extra TrainingArguments for the fast path; empty on CPU or when disabled.
 
-    Checkpointing is switched off in the Trainer because `apply_fast_path` manages it per layer
-    (the Trainer would otherwise re-enable it on every layer when training starts).
+    With checkpointing on, the Trainer is told not to enable it: `apply_fast_path` already did, per
+    layer and non-reentrant, and the Trainer would redo it on every layer when training starts.
     """
-    opts = options_from(config)
-    if not (opts.enabled and cuda_available()):
+    if not active(config):
         return {}
-    overrides: dict[str, Any] = {"gradient_checkpointing": False, "bf16": True}
-    if opts.fused_adamw:
+    overrides: dict[str, Any] = {}
+    if options_from(config).fused_adamw:
         overrides["optim"] = "adamw_torch_fused"
+    if wants_checkpointing(config):
+        overrides["gradient_checkpointing"] = False
     return overrides
 
 
 def apply_fast_path(model: Any, config: Any) -> Any:
     """Patch the model (a transformers model or a PEFT wrapper of one) where CUDA is present."""
-    opts = options_from(config)
-    if not (opts.enabled and cuda_available()):
+    if not active(config):
         return model
+    opts = options_from(config)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if opts.liger:
         apply_liger(base)
-    if opts.attention:
-        base.set_attn_implementation(opts.attention)
-    if opts.checkpointing:
+    if wants_checkpointing(config):
         enable_checkpointing(base, opts.checkpoint_fraction)
     return model
 
 
 def apply_liger(model: Any) -> bool:
-    """Swap in Liger's fused kernels for this model instance; False (with a log line) when unavailable."""
+    """Swap in Liger's fused kernels for this model instance; False (with a log line) when unavailable.
+
+    Liger patches RoPE module-wide for the model's family (e.g. every Mistral in the process).
+    """
     if not liger_available():
         log.warning("liger-kernel is not installed: training runs without fused kernels")
         return False
@@ -126,13 +134,3 @@ def decoder_layers(model: Any) -> list[Any]:
     from transformers.modeling_layers import GradientCheckpointingLayer
 
     return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
-
-
-def make_collator(config: Any = None) -> Any:
-    """The padding-free collator for the fast path; None on CPU or when disabled (pad as usual)."""
-    opts = options_from(config)
-    if not (opts.enabled and cuda_available()):
-        return None
-    from transformers import DataCollatorWithFlattening
-
-    return DataCollatorWithFlattening(return_position_ids=True)
