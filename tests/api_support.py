@@ -26,9 +26,9 @@ def free_port() -> int:
 class ApiServer:
     """`python -m andini.cli serve` with the given settings; `url` and `headers` to talk to it."""
 
-    def __init__(self, home: Path, token: str | None = TOKEN, **settings: str):
+    def __init__(self, home: Path, token: str | None = TOKEN, script: Path | None = None, **settings: str):
         home.mkdir(parents=True, exist_ok=True)
-        self.home, self.token, self.port = home, token, free_port()
+        self.home, self.token, self.port, self.script = home, token, free_port(), script
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "serve.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ANDINI_")}
@@ -43,6 +43,8 @@ class ApiServer:
         return {"Authorization": f"Bearer {self.token}"}
 
     def command(self) -> list[str]:
+        if self.script:  # a launcher of the same app, e.g. with a scripted agent for plumbing tests
+            return [sys.executable, str(self.script), str(self.port)]
         return [sys.executable, "-m", "andini.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
 
     def start(self, timeout: float = 60) -> ApiServer:

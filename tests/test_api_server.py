@@ -4,6 +4,7 @@ No model is loaded here; see test_api_roundtrip.py for documents and a real agen
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -129,3 +130,24 @@ def test_serve_refuses_a_malformed_rate_limit(tmp_path):
     bad = ApiServer(tmp_path / "home", api_rate_limit="lots")
     done = subprocess.run(bad.command(), env=bad.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "ANDINI_API_RATE_LIMIT" in done.stderr
+
+
+def test_side_effect_calls_wait_for_an_explicit_confirm(tmp_path):
+    """Plumbing, on a scripted agent: without `confirm` the run stops at the call; /confirm finishes it."""
+    script = Path(__file__).parent / "api_scripted_agent.py"
+    with ApiServer(tmp_path / "home", script=script) as scripted, \
+            httpx.Client(base_url=scripted.url, headers=scripted.headers) as client:
+        waiting = client.post("/v1/runs", json={"intent": "add a task", "thread_id": "t-1"}).json()
+        assert waiting["status"] == "needs_confirmation" and waiting["pending"]["name"] == "create_task"
+        assert waiting["tool_calls"][0]["ok"] is None  # nothing ran
+        done = client.post("/v1/runs/t-1/confirm", json={"approve": True}).json()
+        assert done["status"] == "done" and done["answer"] == "Added the task." and done["pending"] is None
+        assert done["tool_calls"][0]["result"] == {"id": 1} and done["tool_calls"][0]["ok"] is True
+        refused = client.post("/v1/runs/t-1/confirm", json={"approve": False}).json()
+        assert refused["answer"] == "Nothing was added." and refused["tool_calls"] == []
+        upfront = client.post("/v1/runs", json={"intent": "add a task", "confirm": True}).json()
+        assert upfront["status"] == "done" and upfront["tool_calls"][0]["ok"] is True
+        streamed = client.post("/v1/runs/stream", json={"intent": "add a task"})
+        kinds = [line.removeprefix("event:").strip() for line in streamed.text.splitlines()
+                 if line.startswith("event:")]
+        assert kinds == ["token", "tool_call", "confirm"]

@@ -51,14 +51,14 @@ ERRORS = {400: {"model": Problem, "description": "The body could not be read (no
 NOT_FOUND = {404: {"model": Problem, "description": "No such item"}, **ERRORS}
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, runner: AgentRunner | None = None) -> FastAPI:
     """The API app for these settings (the token is required: no token, no app)."""
     settings = settings or get_settings()
     token = _require_token(settings)
     app = FastAPI(title="andini automation API", version=__version__,
                   description="Intent in, validated tool calls and JSON plans out, grounded in your documents. "
                               "Authenticate with `Authorization: Bearer <ANDINI_API_TOKEN>`.")
-    runner = AgentRunner(settings)
+    runner = runner or AgentRunner(settings)
     _error_handlers(app)
     _system_routes(app, settings, runner)
     _run_routes(app, runner)
@@ -207,28 +207,27 @@ def _run_routes(app: FastAPI, runner: AgentRunner) -> None:
     @app.post("/v1/runs/{thread_id}/confirm", response_model=RunResult, tags=["runs"], responses=ERRORS)
     def confirm(thread_id: str, body: ConfirmRequest) -> RunResult:
         """Approve or refuse the side-effect call a turn stopped at, and finish the turn."""
-        return fold(runner.resume(thread_id, body.approve), thread_id)
+        waiting = runner.pending(thread_id)
+        return fold(runner.resume(thread_id, body.approve), thread_id, waiting=waiting if body.approve else None)
 
 
 # --- plans and tasks ----------------------------------------------------------------------------------
 
 def _get_or_404(getter, item_id: int, what: str) -> Any:
+    """The item, or a 404. The stores raise AndiniError for an unknown id; a lookup has no other failure."""
     try:
-        found = getter(item_id)
-    except (KeyError, LookupError):
-        found = None
-    if found is None:
-        raise HTTPException(status_code=404, detail=f"No {what} with id {item_id}.")
-    return found
+        return getter(item_id)
+    except (AndiniError, LookupError):
+        raise HTTPException(status_code=404, detail=f"No {what} with id {item_id}.") from None
 
 
 def _plan_task_routes(app: FastAPI) -> None:
     @app.get("/v1/plans", response_model=list[PlanSummary], tags=["plans"], responses=ERRORS)
-    def list_plans() -> list[PlanSummary]:
-        """Every stored plan, newest first."""
+    def list_plans() -> list[Any]:
+        """Every stored plan, oldest first."""
         from agent.plans import PlanStore
 
-        return [_plan_summary(item) for item in PlanStore().list()]
+        return [_dump(info) for info in PlanStore().list()]
 
     @app.get("/v1/plans/{plan_id}", response_model=PlanOut, tags=["plans"], responses=NOT_FOUND)
     def get_plan(plan_id: int) -> PlanOut:
@@ -282,15 +281,6 @@ def _plan_task_routes(app: FastAPI) -> None:
         store = TaskStore()
         _get_or_404(store.get, task_id, "task")
         return _dump(store.update(task_id, **body.model_dump(exclude_none=True)))
-
-
-def _plan_summary(item: Any) -> PlanSummary:
-    data = _dump(item)
-    if isinstance(data, (tuple, list)):  # (id, plan) pairs
-        data = {"id": data[0], "plan": _dump(data[1])}
-    plan = data.get("plan") or data
-    return PlanSummary(id=data["id"], goal=plan.get("goal", ""), steps=len(plan.get("steps", [])),
-                       created_at=data.get("created_at"))
 
 
 # --- documents and search ---------------------------------------------------------------------------

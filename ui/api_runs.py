@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from andini.errors import AndiniError
+from andini.schema import ToolCall
 from ui.api_models import RunResult, ToolCallRecord
 
 if TYPE_CHECKING:
@@ -26,9 +27,9 @@ MAX_CONFIRMATIONS = 8
 class AgentRunner:
     """Owns the process's agent and how many turns may run at once."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, agent=None):
         self.settings = settings
-        self._agent = None
+        self._agent = agent  # built on first use unless given (a scripted agent, for plumbing tests)
         self._build_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(1 if settings.backend == "local" else 8)
 
@@ -45,6 +46,11 @@ class AgentRunner:
         thread_id = thread_id or uuid.uuid4().hex
         with self._slots:
             yield from self._approving(self.agent().stream(intent, thread_id=thread_id), thread_id, confirm)
+
+    def pending(self, thread_id: str) -> list[ToolCall]:
+        """The calls this thread is waiting on, so a resumed run can report them with their results."""
+        requests = self.agent().pending(thread_id)
+        return [ToolCall(name=r["name"], arguments=r.get("args") or {}) for r in requests]
 
     def resume(self, thread_id: str, approve: bool) -> Iterator[Event]:
         """The rest of a turn that stopped at a `confirm` event, after the person's yes or no."""
@@ -66,9 +72,11 @@ class AgentRunner:
                     text=f"Stopped after {MAX_CONFIRMATIONS} confirmed side-effect calls in one turn.")
 
 
-def fold(events: Iterable[Event], thread_id: str | None = None) -> RunResult:
-    """The run as one JSON object: answer, tool calls with results, plan, sources, pending call."""
-    result = RunResult(thread_id=thread_id, status="done")
+def fold(events: Iterable[Event], thread_id: str | None = None, waiting: list[ToolCall] | None = None) -> RunResult:
+    """The run as one JSON object: answer, tool calls with results, plan, sources, pending call.
+    `waiting`: calls a resumed turn was stopped at; their results arrive without a tool_call event."""
+    result = RunResult(thread_id=thread_id, status="done",
+                       tool_calls=[ToolCallRecord(call=call) for call in waiting or []])
     by_call_id: dict[str, ToolCallRecord] = {}
     for event in events:
         result.thread_id = event.thread_id or result.thread_id
@@ -78,7 +86,7 @@ def fold(events: Iterable[Event], thread_id: str | None = None) -> RunResult:
             if event.call_id:
                 by_call_id[event.call_id] = record
         elif event.kind == "tool_result":
-            record = by_call_id.get(event.call_id or "") or _last_open(result.tool_calls)
+            record = by_call_id.get(event.call_id or "") or _first_open(result.tool_calls)
             if record is not None:
                 record.ok, record.result = event.ok, event.result
             result.sources.extend(s for s in event.sources if s not in result.sources)
@@ -112,5 +120,5 @@ def sse_messages(events: Iterable[Event]) -> Iterator[dict[str, str]]:
         yield {"event": "error", "data": json.dumps(error.to_json(), ensure_ascii=False)}
 
 
-def _last_open(records: list[ToolCallRecord]) -> ToolCallRecord | None:
-    return next((r for r in reversed(records) if r.ok is None), None)
+def _first_open(records: list[ToolCallRecord]) -> ToolCallRecord | None:
+    return next((r for r in records if r.ok is None), None)
