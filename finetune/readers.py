@@ -208,13 +208,14 @@ def _bfcl_record(rec: dict, category: str, answers: dict[str, list]) -> Example:
                               description=fn.get("description", ""), parameters=params))
     meta: dict[str, Any] = {"category": category}
     truth = answers.get(rid)
-    example = Example(id=rid, messages=messages, tools=tools, source="bfcl", license="Apache-2.0", meta=meta)
+    calls, text = [], None
     if truth is not None:
         meta["ground_truth"] = truth
-        example.target_calls = [first_acceptable_call(t) for t in truth]
+        calls = [first_acceptable_call(t) for t in truth]
     elif category.startswith("irrelevance"):
-        example.target_text = IRRELEVANT_REPLY
-    return example
+        text = IRRELEVANT_REPLY
+    return Example(id=rid, messages=messages, tools=tools, target_calls=calls, target_text=text, source="bfcl",
+                   license="Apache-2.0", meta=meta)
 
 
 # ---------------------------------------------------------------- OpenAI chat JSONL
