@@ -1,7 +1,121 @@
-"""`andini` subcommands of finetune/ (filled in by its issue)."""
+"""`andini data build|check`, `andini finetune`, `andini export`, `andini bench train` (argparse only;
+the handlers import the heavy modules)."""
+
+from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
+
+FORMATS = ("bfcl", "openai", "sharegpt", "glaive", "seal", "nestful", "coplan", "andini")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands; handlers import heavy modules lazily."""
+    data = sub.add_parser("data", help="Build and check fine-tuning data sets.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    build = data_sub.add_parser("build", help="Sources -> train/val/test JSONL and a dataset card.",
+                                description="Read, validate, deduplicate, decontaminate, split and mix the "
+                                            "sources a config names; write JSONL splits and card.md/.json/.png.")
+    build.add_argument("config", help="YAML run config (see configs/).")
+    build.add_argument("--strict", action="store_true", help="Stop at the first invalid record.")
+    build.add_argument("--json", action="store_true", help="Print the card as one JSON object.")
+    build.set_defaults(func=_data_build)
+
+    check = data_sub.add_parser("check", help="Validate a data file: errors with line and field.")
+    check.add_argument("file", help="Data file to check.")
+    check.add_argument("--format", choices=FORMATS, help="Reader format (default: guessed from the name).")
+    check.add_argument("--strict", action="store_true", help="Stop at the first invalid record (exit 1).")
+    check.add_argument("--limit", type=int, default=20, help="Problems to list in full (default 20).")
+    check.add_argument("--json", action="store_true", help="Print the report as one JSON object.")
+    check.set_defaults(func=_data_check)
+
+    ft = sub.add_parser("finetune", help="Train a LoRA/QLoRA adapter from a config.",
+                        description="Train the adapter the config describes; resumes from the last checkpoint "
+                                    "in train.output_dir unless --no-resume.")
+    ft.add_argument("config", help="YAML run config (see configs/).")
+    ft.add_argument("--no-resume", dest="resume", action="store_false", help="Start over even if checkpoints exist.")
+    ft.add_argument("--merge", metavar="DIR", help="Also write a merged safetensors model to DIR.")
+    ft.add_argument("--json", action="store_true", help="Print the run manifest as one JSON object.")
+    ft.set_defaults(func=_finetune, resume=True)
+
+    ex = sub.add_parser("export", help="Copy an adapter for TGI, or merge it into its base model.")
+    ex.add_argument("adapter", help="Adapter folder written by `andini finetune`.")
+    ex.add_argument("--out", required=True, help="Destination folder (must be new or empty).")
+    ex.add_argument("--merge", action="store_true", help="Merge into the base model (safetensors).")
+    ex.add_argument("--base", help="Base model (default: from the adapter's run manifest).")
+    ex.set_defaults(func=_export)
+
+    _register_bench(sub)
+
+
+def _register_bench(sub: argparse._SubParsersAction) -> None:
+    """`andini bench train`, owned by the GPU speed work; absent module -> no command, --help still works."""
+    if importlib.util.find_spec("finetune.bench") is None:
+        return
+    bench = sub.add_parser("bench", help="Benchmarks.")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="SUBCOMMAND", required=True)
+    train = bench_sub.add_parser("train", help="Training speed benchmark (GPU fast path vs. baseline).")
+    from finetune import bench as bench_module  # light by contract: argparse in add_arguments
+
+    bench_module.add_arguments(train)
+    train.set_defaults(func=lambda args: bench_module.main(args))
+
+
+def _data_build(args) -> int:
+    from andini.cli import print_json
+    from finetune.config import load_config
+    from finetune.data import build
+
+    config = load_config(args.config)
+    card = build(config, strict=args.strict, progress=(lambda _: None) if args.json else print)
+    if args.json:
+        print_json(card)
+    else:
+        print(f"card: {config.data.out}/card.md")
+    return 0
+
+
+def _data_check(args) -> int:
+    from andini.cli import print_json
+    from finetune.readers import guess_format
+    from finetune.validate import check_report
+
+    fmt = args.format or guess_format(args.file)
+    report = check_report(args.file, fmt, strict=args.strict, limit=args.limit)
+    if args.json:
+        print_json(report)
+    else:
+        print(f"{report['file']} ({fmt}): {report['valid']} valid, {report['invalid']} invalid")
+        for reason, n in report["by_reason"].items():
+            print(f"  {n:5d}  {reason}")
+        for problem in report["problems"]:
+            where = f"{problem['path']}:{problem['line']}"
+            field = f" (field '{problem['field']}')" if problem["field"] else ""
+            print(f"{where}: {problem['reason']}{field}", file=sys.stderr)
+    return 1 if report["invalid"] else 0
+
+
+def _finetune(args) -> int:
+    from andini.cli import print_json
+    from finetune.train import finetune
+
+    manifest = finetune(args.config, resume=args.resume, progress=(lambda _: None) if args.json else print)
+    if args.merge:
+        from finetune.export import export
+
+        export(manifest["config"]["train"]["output_dir"], args.merge, merge=True)
+    if args.json:
+        print_json(manifest)
+    else:
+        metrics = manifest["metrics"]
+        print(f"adapter: {manifest['config']['train']['output_dir']} (eval_loss {metrics.get('eval_loss')}, "
+              f"{metrics.get('wall_s')} s)")
+    return 0
+
+
+def _export(args) -> int:
+    from finetune.export import export
+
+    print(export(args.adapter, args.out, merge=args.merge, base=args.base))
+    return 0

@@ -28,7 +28,8 @@ class SourceConfig:
         description="Reader to use (see finetune.readers.FORMATS).")
     weight: float = Field(1.0, ge=0, description="Sampling weight in the training mix: 2.0 repeats each example "
                                                  "twice, 0.5 keeps half (deterministically).")
-    cap: int | None = Field(None, ge=0, description="At most this many training examples from this source.")
+    cap: int | None = Field(None, ge=0, description="At most this many examples from this source, taken "
+                                                    "before the split so every split keeps its share.")
     explode: bool = Field(False, description="One example per assistant turn (short, single-step targets) "
                                              "instead of one per conversation.")
 

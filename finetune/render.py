@@ -95,3 +95,16 @@ def assistant_text(example: Example, fmt: ChatFormat | str) -> str:
     """The text of every assistant segment, joined: what the unmasked labels must decode to."""
     fmt = get_format(fmt) if isinstance(fmt, str) else fmt
     return "".join(s.text for s in example_segments(example, fmt) if s.train)
+
+
+def load_tokenizer(base: str, fmt_name: str) -> Any:
+    """The tokenizer `render_example` needs for this base model and format."""
+    if fmt_name == "mistral":
+        from pathlib import Path
+
+        return mistral_tokenizer(base if Path(base).is_dir() else None)
+    from transformers import AutoTokenizer
+
+    from andini.models import model_dir
+
+    return AutoTokenizer.from_pretrained(model_dir(base))

@@ -88,8 +88,8 @@ def check_file(path: Path | str, fmt: str, strict: bool = False) -> Iterator[tup
 
 def reason_kind(reason: str) -> str:
     """A reason without the offending value, to count problems by kind."""
-    reason = re.sub(r"^.* is not (of type|one of|in the spec)", r"value is not \1", reason)
     reason = re.sub(r"^tool '.*' is not", "tool is not", reason)
+    reason = re.sub(r"^.* is not (of type|one of)", r"value is not \1", reason)
     return reason.split(":")[0][:80]
 
 

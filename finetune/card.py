@@ -1,0 +1,123 @@
+"""The dataset card: what went in, what was removed and why, how long the examples are, whose data it is.
+
+Written as card.json (for machines and the run manifest, which stores its hash) and card.md (for
+people), with a token-length histogram, lengths.png.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from andini.formats import get_format
+from andini.schema import Example
+from finetune.config import RunConfig
+from finetune.render import load_tokenizer, render_example
+
+
+def token_lengths(examples: list[Example], config: RunConfig, tokenizer: Any = None) -> list[int]:
+    """Rendered length of each example in the model's tokens."""
+    fmt = get_format(config.format_name())
+    tokenizer = tokenizer or _cached_tokenizer(config.model.base, fmt.name)
+    return [len(render_example(ex, tokenizer, fmt)[0]) for ex in examples]
+
+
+_TOKENIZERS: dict[tuple[str, str], Any] = {}
+
+
+def _cached_tokenizer(base: str, fmt_name: str) -> Any:
+    if (base, fmt_name) not in _TOKENIZERS:
+        _TOKENIZERS[(base, fmt_name)] = load_tokenizer(base, fmt_name)
+    return _TOKENIZERS[(base, fmt_name)]
+
+
+def _distribution(values: list[int]) -> dict[str, int]:
+    return {str(k): v for k, v in sorted(Counter(values).items())}
+
+
+def _percentiles(values: list[int]) -> dict[str, int]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"min": ordered[0], "p50": pick(0.5), "p95": pick(0.95), "max": ordered[-1]}
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_card(out: Path, config: RunConfig, splits: dict[str, list[Example]], lengths: dict[str, list[int]],
+               builder: Any) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "config": config.as_dict()["data"],
+        "format": config.format_name(),
+        "base_model": config.model.base,
+        "read_by_source": dict(builder.read),
+        "removed": {k: dict(v) for k, v in builder.removed.items()},
+        "invalid_total": len(builder.problems),
+        "splits": {}, "licenses": {},
+        "files": {name: file_sha256(out / f"{name}.jsonl") for name in splits},
+    }
+    for name, items in splits.items():
+        card["splits"][name] = {
+            "examples": len(items),
+            "by_source": dict(Counter(e.source for e in items)),
+            "tools_per_example": _distribution([len(e.tools) for e in items]),
+            "calls_per_example": _distribution([len(e.target_calls) for e in items]),
+            "plans": sum(e.target_plan is not None for e in items),
+            "irrelevance": sum(bool(e.meta.get("irrelevance")) for e in items),
+            "tokens": _percentiles(lengths[name]),
+        }
+        for e in items:
+            card["licenses"][e.source] = e.license
+    (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    _histogram(out / "lengths.png", lengths)
+    (out / "card.md").write_text(card_markdown(card))
+    return card
+
+
+def _histogram(path: Path, lengths: dict[str, list[int]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for name, values in lengths.items():
+        if values:
+            ax.hist(values, bins=40, alpha=0.6, label=f"{name} ({len(values)})")
+    ax.set_xlabel("tokens per rendered example")
+    ax.set_ylabel("examples")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    lines = [f"# Dataset card\n\nFormat `{card['format']}`, base model `{card['base_model']}`.\n",
+             "## Splits\n", "| split | examples | by source | plans | irrelevance | tokens p50 / p95 / max |",
+             "|---|---|---|---|---|---|"]
+    for name, s in card["splits"].items():
+        t = s["tokens"]
+        by_source = ", ".join(f"{k} {v}" for k, v in sorted(s["by_source"].items()))
+        lines.append(f"| {name} | {s['examples']} | {by_source} | {s['plans']} | {s['irrelevance']} | "
+                     f"{t.get('p50', '-')} / {t.get('p95', '-')} / {t.get('max', '-')} |")
+    lines += ["", "## Read and removed\n", "| step | detail | count |", "|---|---|---|"]
+    for source, n in sorted(card["read_by_source"].items()):
+        lines.append(f"| read | {source} | {n} |")
+    for step, detail in card["removed"].items():
+        for key, n in sorted(detail.items()):
+            lines.append(f"| {step} | {key} | {n} |")
+    train = card["splits"].get("train", {})
+    lines += ["", "## Shape of the training split\n",
+              f"- tools per example: {train.get('tools_per_example')}",
+              f"- calls per example: {train.get('calls_per_example')}", "",
+              "![token lengths](lengths.png)", "", "## Licenses\n", "| source | license |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(card["licenses"].items())]
+    lines += ["", "Invalid records are listed with file, line and field in `problems.jsonl`.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,264 @@
+"""`andini data build`: sources -> validated, deduplicated, decontaminated, split, mixed JSONL + a card.
+
+Order matters and is fixed: read and validate; compact tool text; remove exact and near duplicates;
+remove anything too close to an evaluation question; split each source by a stable hash (turns of one
+conversation stay together); then mix only the training split (caps, weights, multi-call weight);
+add distractor tools and irrelevance examples to every split; render and drop what is too long.
+Every removal is counted in the card: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from andini.errors import InputError
+from andini.schema import Example, Message
+from finetune.config import RunConfig
+from finetune.dedup import NearDuplicateIndex, normalize
+from finetune.readers import IRRELEVANT_REPLY, read_examples
+from finetune.validate import Problem, check_file, reason_kind
+
+SPLITS = ("train", "val", "test")
+
+
+def query_text(example: Example) -> str:
+    """What a person asked: every user turn, joined."""
+    return "\n".join(m.content for m in example.messages if m.role == "user")
+
+
+def stable_fraction(key: str, seed: int) -> float:
+    """A number in [0, 1) fixed by the key and seed: splits and samples never depend on order."""
+    digest = hashlib.sha1(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def explode(example: Example) -> list[Example]:
+    """One example per assistant turn: its context is everything before it."""
+    turns = [*example.messages, example.target_message()]
+    out = []
+    for i, m in enumerate(turns):
+        if m.role != "assistant" or not any(t.role == "user" for t in turns[:i]):
+            continue
+        meta = {**example.meta, "conversation": example.id}
+        out.append(example.model_copy(update={
+            "id": f"{example.id}#{i}", "messages": turns[:i], "target_calls": m.tool_calls,
+            "target_text": m.content or None, "target_plan": None if i < len(turns) - 1 else example.target_plan,
+            "meta": meta}))
+    return out
+
+
+def compact(example: Example, limit: int) -> Example:
+    """Tool and parameter descriptions cut to `limit` characters: fewer tokens per example."""
+    tools = []
+    for tool in example.tools:
+        params = json.loads(json.dumps(tool.parameters))
+        for prop in (params.get("properties") or {}).values():
+            if isinstance(prop, dict) and isinstance(prop.get("description"), str):
+                prop["description"] = prop["description"][:limit]
+        tools.append(tool.model_copy(update={"description": tool.description[:limit], "parameters": params}))
+    return example.model_copy(update={"tools": tools})
+
+
+class Builder:
+    """Holds the counts that become the dataset card while examples flow through the steps."""
+
+    def __init__(self, config: RunConfig, strict: bool = False):
+        self.config, self.strict = config, strict
+        self.removed: dict[str, Counter] = defaultdict(Counter)
+        self.problems: list[Problem] = []
+        self.read: Counter = Counter()
+
+    def read_sources(self) -> list[Example]:
+        examples: list[Example] = []
+        for source in self.config.data.sources:
+            path = self.config.data_path(source.path)
+            for example, problem in check_file(path, source.format, strict=self.strict):
+                if problem is not None:
+                    self.problems.append(problem)
+                    self.removed["invalid"][reason_kind(problem.reason)] += 1
+                    continue
+                example.meta["source_file"] = path.name
+                parts = explode(example) if source.explode else [example]
+                self.read[example.source] += len(parts)
+                examples.extend(parts)
+        limit = self.config.data.max_description_chars
+        return [compact(e, limit) for e in examples] if limit is not None else examples
+
+    def deduplicate(self, examples: list[Example]) -> list[Example]:
+        exact: set[str] = set()
+        near = NearDuplicateIndex(self.config.data.near_dup_threshold)
+        kept = []
+        for ex in examples:
+            target = ex.target_message().model_dump_json()
+            key = normalize(query_text(ex)) + "\x00" + target + "\x00" + str(len(ex.messages))
+            if key in exact:
+                self.removed["duplicate"]["exact"] += 1
+                continue
+            exact.add(key)
+            conversation = ex.meta.get("conversation", ex.id)
+            if "conversation" not in ex.meta:  # turns of one conversation share their first query
+                match = near.match(query_text(ex) + " " + target)
+                if match is not None and match != conversation:
+                    self.removed["duplicate"]["near"] += 1
+                    continue
+                near.add(conversation, query_text(ex) + " " + target)
+            kept.append(ex)
+        return kept
+
+    def decontaminate(self, examples: list[Example]) -> list[Example]:
+        index = NearDuplicateIndex(self.config.data.decontam_threshold)
+        exact: dict[str, str] = {}
+        for spec in self.config.data.eval_files:
+            path = self.config.data_path(spec.path)
+            for ex in read_examples(path, spec.format):
+                exact.setdefault(normalize(query_text(ex)), path.name)
+                index.add(path.name, query_text(ex))
+        kept = []
+        for ex in examples:
+            text = query_text(ex)
+            hit = exact.get(normalize(text)) or index.match(text)
+            if hit:
+                self.removed["decontaminated"][hit] += 1
+            else:
+                kept.append(ex)
+        return kept
+
+    def split(self, examples: list[Example]) -> dict[str, list[Example]]:
+        data = self.config.data
+        out: dict[str, list[Example]] = {name: [] for name in SPLITS}
+        for ex in examples:
+            u = stable_fraction(ex.meta.get("conversation", ex.id), data.seed)
+            name = "test" if u < data.test_fraction else "val" if u < data.test_fraction + data.val_fraction else "train"
+            out[name].append(ex)
+        return out
+
+    def cap(self, examples: list[Example]) -> list[Example]:
+        """At most `cap` examples (whole conversations) per source, chosen by stable hash, before the split
+        so that every split keeps the source's share."""
+        seed = self.config.data.seed
+        caps = {self.config.data_path(s.path).name: s.cap for s in self.config.data.sources}
+        order = sorted(examples, key=lambda e: stable_fraction("cap:" + e.meta.get("conversation", e.id), seed))
+        taken: Counter = Counter()
+        dropped: set[int] = set()
+        for ex in order:
+            name = ex.meta["source_file"]
+            if caps.get(name) is not None and taken[name] >= caps[name]:
+                self.removed["capped"][name] += 1
+                dropped.add(id(ex))
+            else:
+                taken[name] += 1
+        return [ex for ex in examples if id(ex) not in dropped]
+
+    def mix(self, train: list[Example]) -> list[Example]:
+        data = self.config.data
+        by_source: dict[str, list[Example]] = defaultdict(list)
+        for ex in train:
+            by_source[ex.meta["source_file"]].append(ex)
+        mixed = []
+        for source in data.sources:
+            name = self.config.data_path(source.path).name
+            pool = sorted(by_source.pop(name, []), key=lambda e: stable_fraction(e.id, data.seed))
+            for ex in pool:
+                weight = source.weight * (data.multi_call_weight if len(ex.target_calls) > 1 else 1.0)
+                copies = int(weight) + (stable_fraction("w" + ex.id, data.seed) < weight % 1)
+                if copies == 0:
+                    self.removed["weighted_out"][name] += 1
+                mixed.extend([ex] * copies)
+        rng = random.Random(data.seed)
+        rng.shuffle(mixed)
+        return mixed
+
+
+def add_distractors(examples: list[Example], count: int, seed: int) -> list[Example]:
+    """Offer `count` more tools taken from other examples, in a stable shuffled position."""
+    pool = {t.name: t for ex in examples for t in ex.tools}
+    names = sorted(pool)
+    out = []
+    for ex in examples:
+        if not ex.tools or count == 0:
+            out.append(ex)
+            continue
+        rng = random.Random(f"{seed}:{ex.id}")
+        own = {t.name for t in ex.tools}
+        extra = [pool[n] for n in rng.sample(names, min(len(names), count + len(own))) if n not in own][:count]
+        tools = [*ex.tools, *extra]
+        rng.shuffle(tools)
+        out.append(ex.model_copy(update={"tools": tools}))
+    return out
+
+
+def irrelevance_examples(examples: list[Example], fraction: float, seed: int) -> list[Example]:
+    """Tool-call examples with the tools of another example offered instead: the answer is text."""
+    with_calls = [e for e in examples if e.target_calls and len(e.messages) == 1]
+    wanted = round(len(examples) * fraction)
+    rng = random.Random(seed)
+    rng.shuffle(with_calls)
+    out = []
+    for ex, donor in zip(with_calls, with_calls[1:] + with_calls[:1], strict=True):
+        if len(out) >= wanted:
+            break
+        if {t.name for t in donor.tools} & {c.name for c in ex.target_calls}:
+            continue
+        out.append(Example(id=f"{ex.id}-irrelevant", messages=[Message(role="user", content=query_text(ex))],
+                           tools=donor.tools, target_text=IRRELEVANT_REPLY, source=ex.source,
+                           license=ex.license, meta={"source_file": ex.meta.get("source_file"),
+                                                     "irrelevance": True}))
+    return out
+
+
+def drop_long(examples: list[Example], config: RunConfig, builder: Builder, step: str) -> list[Example]:
+    """Examples whose rendering fits data.max_tokens; the others are counted under too_long.<step>."""
+    from finetune.card import token_lengths
+
+    kept = []
+    for ex, n in zip(examples, token_lengths(examples, config), strict=True):
+        if n > config.data.max_tokens:
+            builder.removed["too_long"][step] += 1
+        else:
+            kept.append(ex)
+    return kept
+
+
+def build(config: RunConfig, strict: bool = False, progress=print) -> dict[str, Any]:
+    """Run every step; write out/{train,val,test}.jsonl, card.md, card.json, lengths.png, problems.jsonl."""
+    from finetune.card import token_lengths, write_card
+
+    data = config.data
+    builder = Builder(config, strict=strict)
+    examples = builder.read_sources()
+    progress(f"read {len(examples)} examples, {len(builder.problems)} invalid")
+    examples = builder.cap(builder.decontaminate(builder.deduplicate(drop_long(examples, config, builder, "read"))))
+    splits = builder.split(examples)
+    splits["train"] = builder.mix(splits["train"])
+    for name in SPLITS:
+        items = add_distractors(splits[name], data.distractor_tools, data.seed)
+        items += irrelevance_examples(items, data.irrelevance_fraction, data.seed)
+        splits[name] = items
+    lengths: dict[str, list[int]] = {}
+    for name in SPLITS:  # distractor tools made some longer
+        splits[name] = drop_long(splits[name], config, builder, name)
+        lengths[name] = token_lengths(splits[name], config)
+    out = Path(data.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SPLITS:
+        with (out / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
+            for ex in splits[name]:
+                fh.write(ex.model_dump_json(exclude_defaults=True) + "\n")
+    with (out / "problems.jsonl").open("w", encoding="utf-8") as fh:
+        for problem in builder.problems:
+            fh.write(problem.model_dump_json() + "\n")
+    card = write_card(out, config, splits, lengths, builder)
+    progress(f"wrote {out}: " + ", ".join(f"{n} {len(splits[n])}" for n in SPLITS))
+    return card
+
+
+def load_split(out: Path | str, name: str) -> list[Example]:
+    path = Path(out) / f"{name}.jsonl"
+    if not path.exists():
+        raise InputError(f"no {name} split", path=path, hint="run `andini data build CONFIG.yaml` first")
+    return list(read_examples(path, "andini"))

@@ -1,0 +1,90 @@
+"""Before/after tool-call quality on held-out examples: the base model, then the same model with the
+adapter, greedy, unconstrained (so the format itself is measured), prompts rendered by the same chat
+format as training.
+
+Scores per example: the output parses; every call validates against the offered tool's schema; the
+called names equal the target's (no call at all for irrelevance examples); calls equal the target
+exactly (names and arguments, order ignored). The eval package does the full BFCL-rule scoring; this
+is the quick check a training run reports in its manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from andini.schema import Example
+from finetune.render import segment_encoder
+from finetune.validate import example_problems
+
+
+def tool_examples(examples: list[Example], n: int) -> list[Example]:
+    """The first `n` examples that offer tools (calls or irrelevance), in file order."""
+    return [e for e in examples if e.tools][:n]
+
+
+def _call_key(calls: list[Any]) -> list[str]:
+    return sorted(json.dumps({"name": c.name, "arguments": c.arguments}, sort_keys=True) for c in calls)
+
+
+def score(example: Example, text: str, fmt: Any) -> dict[str, bool]:
+    try:
+        _, calls = fmt.parse(text)
+    except (ValueError, TypeError):
+        return {"parsed": False, "valid": False, "names": False, "exact": False}
+    predicted = example.model_copy(update={"target_calls": calls, "target_text": "-" if not calls else None})
+    valid = not example_problems(predicted)
+    names = sorted(c.name for c in calls) == sorted(c.name for c in example.target_calls)
+    return {"parsed": True, "valid": valid, "names": names, "exact": _call_key(calls) == _call_key(example.target_calls)}
+
+
+def generate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example], batch: int = 8,
+             max_new_tokens: int = 128) -> list[str]:
+    """Greedy completions for each example's prompt (left-padded batches)."""
+    import torch
+
+    from andini.formats import prompt_text
+
+    encode = segment_encoder(tokenizer, fmt)
+    prompts = [encode(prompt_text(fmt, e.messages, e.tools)) for e in examples]
+    pad = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else 0
+    eos = getattr(tokenizer, "eos_token_id", None)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    texts: dict[int, str] = {}
+    for start in range(0, len(order), batch):
+        idx = order[start:start + batch]
+        width = max(len(prompts[i]) for i in idx)
+        ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in idx])
+        mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in idx])
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                 do_sample=False, pad_token_id=pad, eos_token_id=eos, use_cache=True)
+        for row, i in enumerate(idx):
+            texts[i] = _decode(tokenizer, out[row, width:].tolist())
+    return [texts[i] for i in range(len(prompts))]
+
+
+def _decode(tokenizer: Any, ids: list[int]) -> str:
+    if hasattr(tokenizer, "instruct_tokenizer"):
+        return tokenizer.decode(ids, special_token_policy="keep")
+    return tokenizer.decode(ids, skip_special_tokens=False)
+
+
+def evaluate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example]) -> dict[str, Any]:
+    outputs = generate(model, tokenizer, fmt, examples)
+    scores = [score(e, t, fmt) for e, t in zip(examples, outputs, strict=True)]
+    n = max(len(scores), 1)
+    summary: dict[str, Any] = {k: round(sum(s[k] for s in scores) / n, 3) for k in ("parsed", "valid", "names", "exact")}
+    summary["n"] = len(scores)
+    summary["samples"] = [{"id": e.id, "output": t[:300]} for e, t in list(zip(examples, outputs, strict=True))[:3]]
+    return summary
+
+
+def before_after(model: Any, tokenizer: Any, fmt: Any, test: list[Example], n: int) -> dict[str, Any]:
+    """Scores of the base model (adapter disabled) and of the adapter on the same held-out examples."""
+    examples = tool_examples(test, n)
+    model.eval()
+    with model.disable_adapter():
+        before = evaluate(model, tokenizer, fmt, examples)
+    after = evaluate(model, tokenizer, fmt, examples)
+    return {"before": before, "after": after}

@@ -1,0 +1,317 @@
+"""`andini finetune CONFIG.yaml`: LoRA / QLoRA with transformers' Trainer and peft.
+
+Reads top to bottom: check everything that can fail cheaply (config, format, base model, data splits,
+CUDA for QLoRA); render and pack the examples; build the model with its adapter; train with eval,
+early stopping and checkpoints (a rerun resumes from the last one); save the adapter (TGI loads it
+with --lora-adapters) and a run manifest. The Trainer is used unchanged, so `accelerate launch` and
+torchrun (DDP, FSDP) work as for any Trainer script.
+
+Packing is padding-free: examples are concatenated into rows and `position_ids` restart at 0 for each.
+With no attention mask, transformers (masking_utils.find_packed_sequence_indices) turns the position
+resets into a block-diagonal causal mask for SDPA and eager attention, so packed examples never
+attend to each other (tests/test_finetune_train.py checks logits against unpacked runs).
+
+The loss is computed only where a label exists: the model's `logits_to_keep` takes the positions that
+predict an assistant token, so the 49k-wide head (the largest single cost of SmolLM2-135M) runs on a
+fraction of the tokens. Calling the model's own forward keeps DDP/FSDP hooks intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from andini.errors import AndiniError
+from andini.formats import get_format
+from andini.schema import Example
+from finetune.config import RunConfig, load_config
+from finetune.render import IGNORE, load_tokenizer, render_example
+
+HF_IDS = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
+# ---------------------------------------------------------------- checks before any long work
+
+
+def preflight(config: RunConfig) -> dict[str, Any]:
+    """Fail fast and clearly: returns what later steps need (paths, device, dtype)."""
+    import torch
+
+    from andini.models import model_dir
+
+    fmt = get_format(config.format_name())
+    base = model_dir(config.model.base) if config.format_name() == "chatml" or Path(config.model.base).is_dir() \
+        else None
+    if base is None:
+        raise AndiniError(f"Base model {config.model.base!r} is not a local folder.",
+                          hint="download it once (huggingface-cli download ... --local-dir DIR) and set model.base: DIR")
+    data_dir = Path(config.data.out)
+    for split in ("train", "val"):
+        if not (data_dir / f"{split}.jsonl").exists():
+            raise AndiniError(f"No {split} split in {data_dir}.", hint=f"run `andini data build {config.path}` first")
+    cuda = torch.cuda.is_available()
+    if config.train.quantization == "4bit":
+        if not cuda:
+            raise AndiniError("QLoRA (quantization: 4bit) needs a CUDA GPU; none is available.",
+                              hint="set train.quantization: none for a CPU run")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError as exc:
+            raise AndiniError("QLoRA needs bitsandbytes.", hint="pip install 'andini[gpu]'") from exc
+    from andini.models import best_cpu_dtype
+
+    bf16 = config.train.precision == "bf16" or (config.train.precision == "auto" and best_cpu_dtype() == torch.bfloat16)
+    return {"base": base, "fmt": fmt, "cuda": cuda, "dtype": torch.bfloat16 if bf16 else torch.float32}
+
+
+# ---------------------------------------------------------------- data: render, pack, collate
+
+
+def render_all(examples: list[Example], tokenizer: Any, fmt: Any, max_len: int) -> tuple[list[dict], int]:
+    """Rendered examples that fit in `max_len` tokens, and how many did not."""
+    rows, too_long = [], 0
+    for ex in examples:
+        ids, labels = render_example(ex, tokenizer, fmt)
+        if len(ids) > max_len:
+            too_long += 1
+            continue
+        rows.append({"input_ids": ids, "labels": labels, "position_ids": list(range(len(ids)))})
+    return rows, too_long
+
+
+def pack(rows: list[dict], max_len: int) -> list[dict]:
+    """First-fit-decreasing packing into rows of at most `max_len` tokens; position_ids restart per example."""
+    bins: list[dict] = []
+    for row in sorted(rows, key=lambda r: -len(r["input_ids"])):
+        for b in bins:
+            if len(b["input_ids"]) + len(row["input_ids"]) <= max_len:
+                break
+        else:
+            b = {"input_ids": [], "labels": [], "position_ids": []}
+            bins.append(b)
+        for key in b:
+            b[key].extend(row[key])
+    return bins
+
+
+class PackedCollator:
+    """Pads rows to the longest in the batch. Padding is one more 'sequence' (positions restart) with no labels."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in features)
+        batch = {"input_ids": [], "labels": [], "position_ids": []}
+        for f in features:
+            gap = width - len(f["input_ids"])
+            batch["input_ids"].append(f["input_ids"] + [self.pad_id] * gap)
+            batch["labels"].append(f["labels"] + [IGNORE] * gap)
+            batch["position_ids"].append(f["position_ids"] + list(range(gap)))
+        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+
+
+def selective_loss(model: Any, inputs: dict, num_items: Any = None) -> Any:
+    """Sum of token cross-entropies at labelled positions only (divided by num_items, else the count)."""
+    import torch
+    import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    targets = labels[:, 1:]
+    keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)  # positions t whose token t+1 is trained
+    if keep.numel() == 0:
+        keep = torch.zeros(1, dtype=torch.long, device=labels.device)
+    out = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], logits_to_keep=keep,
+                use_cache=False)
+    logits = out.logits.float()
+    picked = targets[:, keep]
+    total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), picked.reshape(-1), ignore_index=IGNORE,
+                            reduction="sum")
+    count = num_items if num_items is not None else (picked != IGNORE).sum().clamp(min=1)
+    return total / count, out
+
+
+def make_trainer_class():
+    from transformers import Trainer
+
+    class SelectiveLossTrainer(Trainer):
+        """Trainer whose loss runs the LM head only where labels exist (see module docstring)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, out = selective_loss(model, inputs, num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes  # the Trainer's own rule for a token-summed loss
+            return (loss, out) if return_outputs else loss
+
+    return SelectiveLossTrainer
+
+
+# ---------------------------------------------------------------- model
+
+
+def build_model(config: RunConfig, checks: dict) -> Any:
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": checks["dtype"]}
+    if config.train.quantization == "4bit":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(checks["base"], **kwargs)
+    model.config.use_cache = False
+    if config.train.quantization == "4bit":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.train.gradient_checkpointing)
+    if checks["cuda"]:
+        from finetune import speed
+
+        model = speed.apply_fast_path(model, config)
+    lora = config.lora
+    peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                             target_modules=lora.target_modules, task_type="CAUSAL_LM")
+    model = get_peft_model(model, peft_config)
+    if config.train.gradient_checkpointing:
+        model.enable_input_require_grads()
+    return model
+
+
+def training_arguments(config: RunConfig, checks: dict) -> Any:
+    from transformers import TrainingArguments
+    from transformers.integrations import is_mlflow_available, is_tensorboard_available
+
+    t = config.train
+    report_to = [name for name, ok in (("tensorboard", is_tensorboard_available()),
+                                       ("mlflow", is_mlflow_available())) if ok]
+    args: dict[str, Any] = dict(
+        output_dir=t.output_dir, num_train_epochs=t.epochs, max_steps=t.max_steps, learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio, weight_decay=t.weight_decay,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum, gradient_checkpointing=t.gradient_checkpointing,
+        eval_strategy="steps", eval_steps=t.eval_steps, save_strategy="steps", save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit, load_best_model_at_end=t.early_stopping_patience is not None,
+        metric_for_best_model="eval_loss", greater_is_better=False, logging_steps=t.logging_steps,
+        seed=t.seed, data_seed=t.seed, report_to=report_to, prediction_loss_only=True,
+        remove_unused_columns=False, include_num_input_tokens_seen=True, dataloader_num_workers=0,
+        bf16=checks["cuda"] and checks["dtype"].is_floating_point and str(checks["dtype"]) == "torch.bfloat16",
+        use_cpu=not checks["cuda"],
+    )
+    if checks["cuda"]:
+        from finetune import speed
+
+        args.update(speed.training_overrides(config))
+    return TrainingArguments(**args)
+
+
+def throughput_callback():
+    from transformers import TrainerCallback
+
+    class Throughput(TrainerCallback):
+        """Adds tokens/s to every log line (and so to the progress bar and TensorBoard)."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start, self.tokens0 = time.time(), state.num_input_tokens_seen
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs is not None and "loss" in logs:
+                seen = state.num_input_tokens_seen - self.tokens0
+                logs["tokens_per_s"] = round(seen / max(time.time() - self.start, 1e-9), 1)
+
+    return Throughput()
+
+
+# ---------------------------------------------------------------- the run
+
+
+def finetune(config_path: Path | str, resume: bool | None = None, progress=print) -> dict[str, Any]:
+    """Train an adapter as the config says; returns the run manifest (also written beside the adapter)."""
+    import torch
+    from transformers import EarlyStoppingCallback
+    from transformers.trainer_utils import get_last_checkpoint
+
+    config = load_config(config_path)
+    checks = preflight(config)
+    t = config.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    from finetune.data import load_split
+
+    tokenizer = load_tokenizer(str(checks["base"]), checks["fmt"].name)
+    train_rows, dropped = render_all(load_split(config.data.out, "train"), tokenizer, checks["fmt"], t.max_seq_len)
+    val_rows, _ = render_all(load_split(config.data.out, "val")[:t.max_val_examples], tokenizer, checks["fmt"],
+                             t.max_seq_len)
+    if not train_rows:
+        raise AndiniError("No training example fits in train.max_seq_len.", hint="raise max_seq_len or data.max_tokens")
+    train_set = pack(train_rows, t.max_seq_len) if t.packing else train_rows
+    val_set = pack(val_rows, t.max_seq_len) if t.packing else val_rows
+    progress(f"{len(train_rows)} training examples in {len(train_set)} rows ({dropped} longer than "
+             f"{t.max_seq_len} tokens left out), {len(val_rows)} validation examples")
+
+    model = build_model(config, checks)
+    callbacks = [throughput_callback()]
+    if t.early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    pad_id = _pad_id(tokenizer)
+    trainer = make_trainer_class()(model=model, args=training_arguments(config, checks), train_dataset=train_set,
+                                   eval_dataset=val_set, data_collator=PackedCollator(pad_id), callbacks=callbacks)
+    last = get_last_checkpoint(t.output_dir) if Path(t.output_dir).is_dir() else None
+    resume_from = last if (resume is None or resume) and last else None
+    if resume_from:
+        progress(f"resuming from {resume_from}")
+    started = time.time()
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    wall = time.time() - started
+    metrics = {**result.metrics, **trainer.evaluate(), "wall_s": round(wall, 1),
+               "train_examples": len(train_rows), "train_rows": len(train_set), "too_long": dropped}
+    save_adapter(trainer.model, config, t.output_dir)
+    if t.quality_examples:
+        from finetune.quality import before_after
+
+        metrics["quality"] = before_after(trainer.model, tokenizer, checks["fmt"],
+                                          load_split(config.data.out, "test"), t.quality_examples)
+    return write_manifest(config, metrics, t.output_dir)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    if hasattr(tokenizer, "instruct_tokenizer"):
+        return tokenizer.instruct_tokenizer.tokenizer.eos_id
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def save_adapter(model: Any, config: RunConfig, out: str) -> None:
+    """The PEFT adapter folder; base_model_name_or_path names the hub id TGI should pair it with."""
+    model.save_pretrained(out)
+    cfg_path = Path(out, "adapter_config.json")
+    adapter_cfg = json.loads(cfg_path.read_text())
+    adapter_cfg["base_model_name_or_path"] = HF_IDS.get(config.model.base, config.model.base)
+    cfg_path.write_text(json.dumps(adapter_cfg, indent=2) + "\n")
+
+
+def write_manifest(config: RunConfig, metrics: dict[str, Any], out: str) -> dict[str, Any]:
+    """run_manifest.json: config, data card hash, base model, versions, metrics."""
+    import peft
+    import torch
+    import transformers
+
+    from andini import __version__
+    from finetune.card import file_sha256
+
+    card = Path(config.data.out, "card.json")
+    manifest = {
+        "config": config.as_dict(), "base_model": config.model.base, "format": config.format_name(),
+        "data_card_sha256": file_sha256(card) if card.exists() else None,
+        "versions": {"andini": __version__, "python": platform.python_version(), "torch": torch.__version__,
+                     "transformers": transformers.__version__, "peft": peft.__version__},
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu x{os.cpu_count()}",
+        "metrics": metrics, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    Path(out, "run_manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    return manifest
