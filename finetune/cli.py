@@ -4,7 +4,6 @@ the handlers import the heavy modules)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 
 FORMATS = ("bfcl", "openai", "sharegpt", "glaive", "seal", "nestful", "coplan", "andini")
@@ -51,13 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _register_bench(sub: argparse._SubParsersAction) -> None:
     """`andini bench train`, owned by the GPU speed work; absent module -> no command, --help still works."""
-    if importlib.util.find_spec("finetune.bench") is None:
+    try:
+        from finetune import bench as bench_module  # light by contract: argparse in add_arguments
+    except ImportError:
         return
     bench = sub.add_parser("bench", help="Benchmarks.")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="SUBCOMMAND", required=True)
     train = bench_sub.add_parser("train", help="Training speed benchmark (GPU fast path vs. baseline).")
-    from finetune import bench as bench_module  # light by contract: argparse in add_arguments
-
     bench_module.add_arguments(train)
     train.set_defaults(func=lambda args: bench_module.main(args))
 

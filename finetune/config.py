@@ -131,6 +131,8 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    fast_path: dict[str, Any] | bool | None = Field(None, description="GPU fast-path switches (see "
+                                                    "finetune.speed.FastPathOptions); ignored without CUDA.")
     path: str | None = Field(None, description="The file this config was read from (set by load_config).")
 
     def as_dict(self) -> dict[str, Any]:
