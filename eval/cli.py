@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="data file, or a BFCL folder (BFCL_v4_<category>.json + possible_answer/)")
     p.add_argument("--format", required=True, choices=["bfcl", "seal", "nestful", "andini"])
     p.add_argument("--categories", help="BFCL folder: only these categories, comma-separated")
+    p.add_argument("--tool-choice", choices=["auto", "required"], default="auto",
+                   help="required: a call on every item, a diagnostic of call quality (constrained only)")
     _model_options(p)
     _run_options(p)
     p.set_defaults(func=_toolcalls)
@@ -88,7 +90,8 @@ def _toolcalls(args: argparse.Namespace) -> int:
     from eval.toolcalls import ToolcallsConfig, run_toolcalls
 
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
-    config = ToolcallsConfig(data=args.data, format=args.format, categories=categories, **_model_kwargs(args))
+    config = ToolcallsConfig(data=args.data, format=args.format, categories=categories,
+                             tool_choice=args.tool_choice, **_model_kwargs(args))
     run_dir, summary = run_toolcalls(config, out=args.out, progress=_progress)
     _print_summary(run_dir, summary, args.json,
                    ["accuracy", "parse_failure_rate", "schema_valid_rate", "latency_p50_s", "tokens_per_s"])

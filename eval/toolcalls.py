@@ -37,6 +37,10 @@ class ToolcallsConfig(BaseModel):
     model: str | None = Field(None, description="Model folder or served model id; unset means the default.")
     adapter: str | None = Field(None, description="LoRA adapter folder (local) or served adapter id.")
     constrained: bool = Field(True, description="Constrained decoding from the tool schemas (local backend).")
+    tool_choice: Literal["auto", "required"] = Field(
+        "auto", description="'required' makes the model call a tool on every item: a diagnostic of call "
+                            "quality apart from the decision to call (the local backend enforces it "
+                            "through the grammar, so only with constrained decoding).")
     limit: int | None = Field(None, ge=1, description="At most this many items per category (the first ones).")
     max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per item; unset means settings.")
     categories: list[str] | None = Field(None, description="Only these BFCL categories (folder input).")
@@ -47,7 +51,8 @@ class ToolcallsConfig(BaseModel):
             return self.name
         parts = [Path(self.model).name if self.model else "default",
                  f"+{Path(self.adapter).name}" if self.adapter else "",
-                 "" if self.constrained else "-free"]
+                 "" if self.constrained else "-free",
+                 "-required" if self.tool_choice == "required" else ""]
         return "".join(parts)
 
 
@@ -240,9 +245,10 @@ def _prompt_text(config: ToolcallsConfig, example: Example) -> str | None:
 def ask(config: ToolcallsConfig, item: EvalItem, complete: Callable[..., Any]) -> dict[str, Any]:
     """One model call and its scored record."""
     example = item.example
+    options = {"tool_choice": config.tool_choice} if config.tool_choice != "auto" else {}
     completion = complete(example.messages, example.tools, backend=config.backend, model=config.model,
                           adapter=config.adapter, constrained=config.constrained,
-                          max_new_tokens=config.max_new_tokens)
+                          max_new_tokens=config.max_new_tokens, **options)
     # The backend reports parse and schema problems in one `error`; a parse failure is one with no
     # call recovered. Schema validity is measured on its own (`schema_errors`), calls are still scored.
     parse_error = completion.error if completion.error and not completion.calls else None
