@@ -107,15 +107,10 @@ def table(rec: Recorder, wall: float) -> list[dict]:
 
 def check_store(server: ApiServer, rec: Recorder) -> dict:
     """Every created task exactly once, via the API and via the SQLite file itself."""
-    listed = httpx.get(f"{server.url}/v1/tasks", headers=server.headers, timeout=60).json()
     from agent.tasks import TaskStore
 
-    import os
-    os.environ["ANDINI_HOME"] = str(server.home)
-    from andini.settings import get_settings
-
-    get_settings.cache_clear()
-    stored = TaskStore().list()
+    listed = httpx.get(f"{server.url}/v1/tasks", headers=server.headers, timeout=60).json()
+    stored = TaskStore(server.home / "agent.db").list()
     created_ids = sorted(task_id for task_id, _ in rec.created)
     created_titles = sorted(title for _, title in rec.created)
     return {

@@ -77,24 +77,26 @@ def test_ingest_then_search_finds_the_document(server):
 
 
 @pytest.mark.slow
-def test_a_real_turn_on_the_local_model(server):
-    client = server.client
-    answer = client.post("/v1/runs", json={"intent": "Make a short plan to water the plants."})
-    assert answer.status_code == 200, answer.text
-    run = answer.json()
-    assert run["thread_id"] and run["status"] in ("done", "needs_confirmation", "error")
-    assert run["status"] != "error", run["error"]
-    assert run["answer"] or run["plan"] or run["tool_calls"] or run["pending"]
-    for record in run["tool_calls"]:
-        assert record["call"]["name"] and isinstance(record["call"]["arguments"], dict)
-
+def test_a_real_turn_on_the_local_model(tmp_path, model_cache):
+    """One real turn, streamed: each SSE message is one agent event, and the same events fold into the
+    JSON that POST /v1/runs returns. Short generations keep it to one small turn on a loaded CPU."""
     from agent.events import Event
+    from ui.api_runs import fold
 
-    with client.stream("POST", "/v1/runs/stream", json={"intent": "What can you do?"}) as stream:
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        lines = list(stream.iter_lines())
+    link_model_cache(tmp_path / "home", model_cache)
+    with ApiServer(tmp_path / "home", backend="local", max_new_tokens="32") as server, \
+            httpx.Client(base_url=server.url, headers=server.headers, timeout=900) as client:
+        with client.stream("POST", "/v1/runs/stream", json={"intent": "Make a short plan to water the plants."}) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = list(stream.iter_lines())
     kinds = [line.removeprefix("event:").strip() for line in lines if line.startswith("event:")]
     events = [Event.model_validate(json.loads(line.removeprefix("data:"))) for line in lines if line.startswith("data:")]
-    assert [e.kind for e in events] == kinds  # each SSE message is one agent event, named by its kind
+    assert [e.kind for e in events] == kinds
     assert kinds and kinds[-1] in ("final", "confirm"), events[-1]
     assert kinds.count("final") + kinds.count("confirm") == 1
+    run = fold(events)
+    assert run.thread_id and run.status in ("done", "needs_confirmation")
+    assert run.answer or run.plan or run.pending
+    for record in run.tool_calls:
+        assert record.call.name and isinstance(record.call.arguments, dict)
