@@ -5,7 +5,7 @@ validates (name from the set of offered tools, argument names, types and require
 The grammar has the shape `TEXT (CALL TEXT)*`, where TEXT never contains the chat format's call-open
 tag and CALL is `<tool_call>\\n{"name": "<one offered name>", "arguments": <schema-constrained JSON>}
 \\n</tool_call>` (exactly the text the chat format renders for training, so train/serve parity holds).
-With `require_call=True` (tool_choice "required", e.g. a plan) at least one call must come.
+With `require_call=True` (tool_choice "required", e.g. a plan) the output is exactly one call.
 
 Two maintained libraries implement it behind one small `Constraint` interface: xgrammar (the default:
 its structural tags express this shape directly) and llguidance (a Lark grammar with embedded
@@ -117,7 +117,8 @@ def xgrammar_structural_tag(fmt: ChatFormat, tools: Sequence[ToolSpec], require_
     else:
         tags = [{"type": "tag", "begin": call_prefix(fmt, t.name), "end": call_suffix(fmt),
                  "content": {"type": "json_schema", "json_schema": _params(t), **whitespace}} for t in tools]
-        stop_after_first = False
+        # a required call (plans, tool_choice="required") is exactly one call, and the turn ends there
+        stop_after_first = require_call
     return {"type": "structural_tag",
             "format": {"type": "triggered_tags", "triggers": [_trigger(fmt)], "tags": tags,
                        "at_least_one": require_call, "stop_after_first": stop_after_first}}
@@ -186,8 +187,8 @@ def llguidance_lark(fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bo
         lines.append(f"call{i}: {json.dumps(call_prefix(fmt, t.name))} args{i} {json.dumps(call_suffix(fmt))}")
         names.append(f"call{i}")
     lines.append(f"call: {' | '.join(names)}")
-    # as with xgrammar's at_least_one: a required call comes first, text may follow
-    start = "start: call (TEXT call)* TEXT" if require_call else "start: TEXT (call TEXT)*"
+    # as with xgrammar: a required call is exactly one call with nothing around it
+    start = "start: call" if require_call else "start: TEXT (call TEXT)*"
     return "\n".join([start, *lines])
 
 
