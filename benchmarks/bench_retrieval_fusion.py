@@ -15,9 +15,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-RRF_KS = (10, 30, 60, 100)
+RRF_KS = (5, 10, 30, 60)
 DEPTHS = (10, 20, 50)
-WEIGHTS = ((1.0, 1.0), (1.0, 0.5), (0.5, 1.0), (1.0, 2.0))  # (dense, bm25)
+WEIGHTS = ((1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (1.0, 3.0), (1.0, 4.0))  # (dense, bm25)
 
 
 def fused_metrics(collected, rrf_k: int, depth: int, weights: tuple[float, float]) -> dict[str, float]:

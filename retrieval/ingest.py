@@ -1,7 +1,7 @@
 """Ingest: files and folders -> chunks in Chroma, incrementally and safely.
 
-A file's chunk ids are derived from its path, its content hash and the chunk's index, so writing them
-again is idempotent. Per file: if every stored chunk carries the current hash and the count is
+A file's chunk ids are derived from its path, its content hash, the chunk's index and the chunking
+settings, so writing them again is idempotent. Per file: if every stored chunk carries the current hash and the count is
 complete, nothing is written; otherwise the missing chunks are embedded and upserted first and the
 stale ones (an older hash) deleted after. A run killed at any point therefore leaves either the old or
 the new version (or both, until the next run), and the next run ends with exactly one copy of each chunk.
@@ -53,8 +53,13 @@ class IngestReport(BaseModel):
         return not self.errors
 
 
-def chunk_id(source: str, content_hash: str, index: int) -> str:
-    return hashlib.sha256(f"{source}\0{content_hash}\0{index}".encode()).hexdigest()[:32]
+def chunk_id(source: str, content_hash: str, index: int, chunker: str) -> str:
+    return hashlib.sha256(f"{source}\0{content_hash}\0{index}\0{chunker}".encode()).hexdigest()[:32]
+
+
+def chunker_signature(settings: Settings) -> str:
+    """What decides how a file is cut and embedded: a change re-chunks every file on the next ingest."""
+    return f"{settings.chunk_size}/{settings.chunk_overlap}/{settings.embed_model}"
 
 
 def ingest(paths: list[Path], collection: str | None = None, prune: bool = False,
@@ -67,6 +72,7 @@ def ingest(paths: list[Path], collection: str | None = None, prune: bool = False
                           errors=[FileError(path=str(p), reason=r) for p, r in problems])
     coll = store.get_collection(collection, settings)
     stored = _stored_chunks(coll)
+    chunker = chunker_signature(settings)
     marked = False
     for i, path in enumerate(files):
         if progress:
@@ -74,7 +80,7 @@ def ingest(paths: list[Path], collection: str | None = None, prune: bool = False
         old = stored.pop(str(path), {})
         try:
             data = path.read_bytes()
-            if _is_complete(old, file_hash(data)):
+            if _is_complete(old, file_hash(data), chunker):
                 report.files_unchanged += 1
                 continue
             if not marked:  # before the first write, so an interrupted run still invalidates BM25
@@ -116,9 +122,9 @@ def _stored_chunks(coll: Collection) -> dict[str, dict[str, dict]]:
     return stored
 
 
-def _is_complete(old: dict[str, dict], current_hash: str) -> bool:
+def _is_complete(old: dict[str, dict], current_hash: str, chunker: str) -> bool:
     return bool(old) and all(m.get("file_hash") == current_hash and m.get("n_chunks") == len(old)
-                             for m in old.values())
+                             and m.get("chunker") == chunker for m in old.values())
 
 
 def _write_file(coll: Collection, path: Path, data: bytes, old: dict[str, dict],
@@ -131,7 +137,8 @@ def _write_file(coll: Collection, path: Path, data: bytes, old: dict[str, dict],
     if not chunks:
         raise LoadError("no text to index")
     source, now = str(path), datetime.now(UTC).isoformat(timespec="seconds")
-    ids = [chunk_id(source, doc.file_hash, c.index) for c in chunks]
+    chunker = chunker_signature(settings)
+    ids = [chunk_id(source, doc.file_hash, c.index, chunker) for c in chunks]
     todo = [(cid, c) for cid, c in zip(ids, chunks, strict=True) if cid not in old]
     for start in range(0, len(todo), BATCH):
         batch = todo[start:start + BATCH]
@@ -141,7 +148,8 @@ def _write_file(coll: Collection, path: Path, data: bytes, old: dict[str, dict],
             embeddings=embed([bm25.index_text(c.text, c.heading) for _, c in batch], settings),
             metadatas=[{"source": source, "heading": c.heading, "start": c.start, "end": c.end,
                         "chunk_index": c.index, "n_chunks": len(chunks), "file_hash": doc.file_hash,
-                        "chunk_hash": c.content_hash, "format": doc.format, "title": doc.title,
+                        "chunk_hash": c.content_hash, "chunker": chunker, "format": doc.format,
+                        "title": doc.title,
                         "ingested_at": now} for _, c in batch],
         )
     stale = sorted(set(old) - set(ids))

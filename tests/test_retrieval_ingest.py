@@ -13,6 +13,7 @@ import pytest
 from retrieval_support import REPO, chunks_by_source, copy_runbooks
 
 from andini.cli import main as andini_main
+from andini.settings import get_settings
 
 
 def test_every_runbook_chunk_slices_back_out_of_its_file(shared_data):
@@ -79,6 +80,13 @@ def test_reingest_writes_nothing_changed_file_replaced_gone_file_pruned(shared_d
     assert pruned.files_removed == 1 and pruned.chunks_deleted > 0
     assert [Path(d.source).name for d in store.list_documents()] == sorted(p.name for p in docs.iterdir())
     assert all("NodeClockSkewDetected" not in h.source.source for h in search("clock skew detected", k=10))
+
+    # new chunking settings re-cut every file, leaving only the new chunks
+    rechunked = ingest([docs], settings=get_settings().model_copy(update={"chunk_size": 64}))
+    assert (rechunked.files_updated, rechunked.files_unchanged) == (5, 0)
+    for chunks in chunks_by_source().values():
+        assert {c["chunker"] for c in chunks} == {f"64/{get_settings().chunk_overlap}/all-MiniLM-L6-v2"}
+        assert len(chunks) == chunks[0]["n_chunks"]
 
 
 def test_bad_files_are_reported_and_skipped_and_the_rest_ingested(shared_data, tmp_path, capsys):
@@ -153,7 +161,8 @@ def test_a_killed_ingest_run_restarted_ends_with_one_copy_of_every_chunk(shared_
     assert len(stored) == 6
     for source, chunks in stored.items():
         text = Path(source).read_text()
-        expected = {chunk_id(source, chunks[0]["file_hash"], i) for i in range(chunks[0]["n_chunks"])}
+        first = chunks[0]
+        expected = {chunk_id(source, first["file_hash"], i, first["chunker"]) for i in range(first["n_chunks"])}
         assert sorted(c["id"] for c in chunks) == sorted(expected)  # exactly one copy of each
         assert all(text[c["start"]:c["end"]] == c["text"] for c in chunks)
 
