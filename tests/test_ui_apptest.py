@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from andini.schema import Plan, Step
 from tests.ui_support import ScriptedAgent, app_test
 
 
@@ -190,8 +191,6 @@ def test_tasks_table_filters_and_updates(monkeypatch):
 def test_stored_plan_turns_into_tasks(monkeypatch):
     plans_mod = pytest.importorskip("agent.plans", reason="the plan store has not landed yet")
     from agent.tasks import TaskStore
-
-    from andini.schema import Plan, Step
 
     plan_id = plans_mod.PlanStore().save(Plan(goal="Ship it", steps=[Step(title="Test"), Step(title="Tag")]))
     at = app_test(monkeypatch).run()

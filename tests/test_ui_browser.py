@@ -6,6 +6,7 @@ Screenshots land in artifacts/ui/ (their paths are printed) so a person can look
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,8 +38,10 @@ def _wait_for_health(url: str, proc: subprocess.Popen, timeout: float) -> None:
 
 
 @pytest.fixture
-def ui_server(free_port, tmp_path):
+def ui_server(free_port, tmp_path, monkeypatch):
     """`andini ui` in its own process group, stopped (with its children) after the test."""
+    # Short answers keep the turn quick on a CPU; the behaviour under test is the same.
+    monkeypatch.setenv("ANDINI_MAX_NEW_TOKENS", "48")
     andini = Path(sys.executable).with_name("andini")
     log = (tmp_path / "ui.log").open("w")
     proc = subprocess.Popen([str(andini), "ui", "--port", str(free_port)], stdout=log,
@@ -48,8 +51,12 @@ def ui_server(free_port, tmp_path):
         _wait_for_health(url, proc, timeout=60)
         yield url
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # a model call in progress does not stop for SIGTERM
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
         log.close()
         print(f"andini ui log: {tmp_path / 'ui.log'}")
 
@@ -79,22 +86,32 @@ def _shot(page, name: str) -> Path:
 def test_ask_in_the_browser_and_get_a_cited_answer(ui_server, browser_page):
     pytest.importorskip("agent.run", reason="the agent package has not landed yet")
     page = browser_page
-    page.goto(ui_server)
+    try:
+        _ask_and_check_the_answer(page, ui_server)
+    except BaseException:
+        _shot(page, "chat-failed.png")
+        raise
+    _shot(page, "chat.png")
+
+    page.get_by_role("link", name="Documents").click()
+    page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)
+    assert page.get_by_text("ui.md").count()  # the project docs were indexed on first start
+    _shot(page, "documents.png")
+    assert not page.get_by_test_id("stException").count()
+
+
+def _ask_and_check_the_answer(page, url: str) -> None:
+    page.goto(url)
     box = page.get_by_test_id("stChatInputTextArea")
     box.wait_for(timeout=60_000)
     # First start: the project docs are indexed in the background; ask once they are searchable.
-    page.get_by_text("Project docs indexed").wait_for(timeout=240_000)
+    page.get_by_text("Project docs indexed").wait_for(timeout=300_000)
     box.fill("How do I start the chat UI?")
     box.press("Enter")
     answer = page.get_by_test_id("stChatMessage").nth(1)
-    answer.get_by_text("Sources").wait_for(timeout=240_000)
-    page.get_by_test_id("stExpander").filter(has_text="›").first.click()
-    _shot(page, "chat.png")
-    assert page.get_by_test_id("stChatMessage").count() >= 2
-    assert not page.get_by_test_id("stException").count()
-
-    page.get_by_role("link", name="Documents").click()
-    page.get_by_text("Indexed").first.wait_for(timeout=60_000)
-    page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)
-    _shot(page, "documents.png")
+    answer.get_by_text("Sources", exact=True).wait_for(timeout=600_000)
+    assert answer.get_by_test_id("stExpander").count() >= 1  # at least one tool step or citation
+    citation = answer.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=".md")).first
+    citation.locator("summary").click()
+    citation.locator("blockquote").first.wait_for(timeout=10_000)  # the quoted passage, on expand
     assert not page.get_by_test_id("stException").count()

@@ -73,5 +73,7 @@ def app_test(monkeypatch, agent: ScriptedAgent | None = None):
     if agent is not None:
         built: list = []
         agent.settings_seen = built  # type: ignore[attr-defined]
-        monkeypatch.setattr(ui.services, "build_agent", lambda settings: built.append(settings) or agent)
+        monkeypatch.setattr(ui.services, "build_agent",
+                            lambda settings, first_search=True: built.append(settings) or agent)
+        monkeypatch.setattr(ui.services, "_load_local_model", lambda model, adapter: True)
     return AppTest.from_file(str(APP), default_timeout=60)

@@ -51,27 +51,43 @@ def settings_key(settings: Settings) -> str:
     return settings.model_dump_json(include=set(EDITABLE) | {"home", "max_new_tokens", "collection"})
 
 
-@st.cache_resource(show_spinner="Loading the model (first time only)…", max_entries=4)
-def _agent_for(key: str, _settings: Settings) -> Any:
-    return build_agent(_settings)
+SEARCH_FIRST_KEY = "search_first"
 
 
-def build_agent(settings: Settings) -> Any:
-    """A ready agent: on the local backend the model is loaded now, so the first answer is not slow."""
+def search_first() -> bool:
+    """Whether each turn starts with a document search (the sidebar switch; on by default): a small
+    local model rarely decides to search by itself, and answers should rest on the documents."""
+    return bool(st.session_state.get(SEARCH_FIRST_KEY, True))
+
+
+@st.cache_resource(show_spinner="Loading the model (first time only)…")
+def _load_local_model(model: str | None, adapter: str | None) -> bool:
+    # agent/ keeps loaded weights per (model, adapter) for the process; this only loads them under a spinner.
+    from agent.local import get_engine
+
+    get_engine(model, adapter)
+    return True
+
+
+@st.cache_resource(show_spinner=False, scope="session", max_entries=4)
+def _agent_for(key: str, _settings: Settings, first_search: bool) -> Any:
+    return build_agent(_settings, first_search)
+
+
+def build_agent(settings: Settings, first_search: bool = True) -> Any:
+    """An agent for these settings; one per browser session, so concurrent turns never share state."""
     from agent.run import Agent
 
-    if settings.backend == "local":
-        # Load the weights now, under the spinner; agent/ caches them per (model, adapter) in the process.
-        from agent.local import get_engine
-
-        get_engine(settings.model, settings.adapter)
-    return Agent(settings=settings)
+    options = {"first_tool_choice": "search_knowledge_base"} if first_search else {}
+    return Agent(settings=settings, **options)
 
 
 def get_agent() -> Any:
-    """The agent for the current settings, built once per settings and shared by all sessions."""
+    """The agent for the current settings, the local model loaded first (behind a spinner)."""
     settings = current_settings()
-    return _agent_for(settings_key(settings), settings)
+    if settings.backend == "local":
+        _load_local_model(settings.model, settings.adapter)
+    return _agent_for(settings_key(settings), settings, search_first())
 
 
 @st.cache_data(ttl=20, show_spinner=False)

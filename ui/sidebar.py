@@ -59,6 +59,8 @@ def render_settings() -> None:
             _field(st.selectbox, "search_mode", "Retrieval mode", options=list(MODES))
             _field(st.number_input, "search_k", "Passages to retrieve (k)", min_value=1, max_value=50, step=1)
             _field(st.slider, "temperature", "Temperature", min_value=0.0, max_value=2.0, step=0.1)
+            st.toggle("Search the documents first", key=services.SEARCH_FIRST_KEY, value=True,
+                      help="Start every turn with a search of your documents, so answers cite them.")
 
 
 def _summary_and_health() -> None:
