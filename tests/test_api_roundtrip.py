@@ -77,6 +77,18 @@ def test_ingest_then_search_finds_the_document(server):
 
 
 @pytest.mark.slow
+def test_ingest_of_a_document_without_indexable_words(tmp_path, model_cache):
+    """Found by schemathesis: a fresh store whose only document has no word BM25 indexes ("0") must
+    still ingest and search, not fail with a 500."""
+    link_model_cache(tmp_path / "home", model_cache)
+    with ApiServer(tmp_path / "home") as fresh, \
+            httpx.Client(base_url=fresh.url, headers=fresh.headers, timeout=600) as client:
+        answer = client.post("/v1/documents", json={"documents": [{"name": "zero.md", "content": "0"}]})
+        assert answer.status_code == 200, answer.text
+        assert client.get("/v1/search", params={"q": "0"}).status_code == 200
+
+
+@pytest.mark.slow
 def test_a_real_turn_on_the_local_model(tmp_path, model_cache):
     """One real turn, streamed: each SSE message is one agent event, and the same events fold into the
     JSON that POST /v1/runs returns. Short generations keep it to one small turn on a loaded CPU."""

@@ -235,8 +235,10 @@ def _plan_task_routes(app: FastAPI) -> None:
 
         return PlanOut(id=plan_id, plan=_get_or_404(PlanStore().get, plan_id, "plan"))
 
-    @app.get("/v1/plans/{plan_id}/export", response_class=PlainTextResponse, tags=["plans"],
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **NOT_FOUND})
+    @app.get("/v1/plans/{plan_id}/export", tags=["plans"], responses={
+        200: {"description": "The plan as text", "content": {
+            "application/json": {"schema": {"type": "string"}}, "application/yaml": {"schema": {"type": "string"}}}},
+        **NOT_FOUND})
     def export_plan(plan_id: int, format: str = Query("json", pattern="^(json|yaml)$")) -> PlainTextResponse:
         """The plan as JSON or YAML text, for another tool."""
         from agent.plans import PlanStore

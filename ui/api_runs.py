@@ -38,7 +38,8 @@ class AgentRunner:
             if self._agent is None:
                 from agent.run import Agent
 
-                self._agent = Agent(settings=self.settings)
+                # The API's rule, whatever ANDINI_CONFIRM_SIDE_EFFECTS says: side effects wait for `confirm`.
+                self._agent = Agent(settings=self.settings, confirm=True)
             return self._agent
 
     def turn(self, intent: str, thread_id: str | None, confirm: bool) -> Iterator[Event]:
