@@ -175,5 +175,5 @@ def load_config(path: Path | str) -> RunConfig:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        hint = "unknown key: check its spelling against docs/finetune.md" if err["type"] == "extra_forbidden" else None
+        hint = "unknown key: check its spelling against docs/finetune.md" if err["type"] in ("extra_forbidden", "unexpected_keyword_argument") else None
         raise InputError(err["msg"], path=path, field=key, hint=hint) from exc

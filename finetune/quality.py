@@ -39,7 +39,7 @@ def score(example: Example, text: str, fmt: Any) -> dict[str, bool]:
 
 
 def generate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example], batch: int = 8,
-             max_new_tokens: int = 128) -> list[str]:
+             max_new_tokens: int = 72) -> list[str]:
     """Greedy completions for each example's prompt (left-padded batches)."""
     import torch
 
@@ -76,6 +76,12 @@ def evaluate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example]) -> d
     n = max(len(scores), 1)
     summary: dict[str, Any] = {k: round(sum(s[k] for s in scores) / n, 3) for k in ("parsed", "valid", "names", "exact")}
     summary["n"] = len(scores)
+    calls = [s for e, s in zip(examples, scores, strict=True) if e.target_calls]
+    quiet = [s for e, s in zip(examples, scores, strict=True) if not e.target_calls]
+    summary["call_examples"] = {"n": len(calls), **{k: round(sum(s[k] for s in calls) / max(len(calls), 1), 3)
+                                                     for k in ("valid", "names", "exact")}}
+    summary["no_call_examples"] = {"n": len(quiet), "no_call": round(sum(s["names"] for s in quiet)
+                                                                      / max(len(quiet), 1), 3)}
     summary["samples"] = [{"id": e.id, "output": t[:300]} for e, t in list(zip(examples, outputs, strict=True))[:3]]
     return summary
 

@@ -234,7 +234,6 @@ def throughput_callback():
 def finetune(config_path: Path | str, resume: bool | None = None, progress=print) -> dict[str, Any]:
     """Train an adapter as the config says; returns the run manifest (also written beside the adapter)."""
     import torch
-    from transformers import EarlyStoppingCallback
     from transformers.trainer_utils import get_last_checkpoint
 
     config = load_config(config_path)
@@ -255,13 +254,7 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
     progress(f"{len(train_rows)} training examples in {len(train_set)} rows ({dropped} longer than "
              f"{t.max_seq_len} tokens left out), {len(val_rows)} validation examples")
 
-    model = build_model(config, checks)
-    callbacks = [throughput_callback()]
-    if t.early_stopping_patience is not None:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-    pad_id = _pad_id(tokenizer)
-    trainer = make_trainer_class()(model=model, args=training_arguments(config, checks), train_dataset=train_set,
-                                   eval_dataset=val_set, data_collator=PackedCollator(pad_id), callbacks=callbacks)
+    trainer = make_trainer(config, checks, build_model(config, checks), tokenizer, train_set, val_set)
     last = get_last_checkpoint(t.output_dir) if Path(t.output_dir).is_dir() else None
     resume_from = last if (resume is None or resume) and last else None
     if resume_from:
@@ -278,6 +271,18 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
         metrics["quality"] = before_after(trainer.model, tokenizer, checks["fmt"],
                                           load_split(config.data.out, "test"), t.quality_examples)
     return write_manifest(config, metrics, t.output_dir)
+
+
+def make_trainer(config: RunConfig, checks: dict, model: Any, tokenizer: Any, train_set: list, val_set: list) -> Any:
+    """The Trainer with our loss, collator, throughput log and early stopping."""
+    from transformers import EarlyStoppingCallback
+
+    callbacks = [throughput_callback()]
+    if config.train.early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
+    return make_trainer_class()(model=model, args=training_arguments(config, checks), train_dataset=train_set,
+                                eval_dataset=val_set, data_collator=PackedCollator(_pad_id(tokenizer)),
+                                callbacks=callbacks)
 
 
 def _pad_id(tokenizer: Any) -> int:
