@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,6 +37,9 @@ class PlansConfig(BaseModel):
     model: str | None = Field(None, description="Model folder or served model id.")
     adapter: str | None = Field(None, description="LoRA adapter folder or served adapter id.")
     constrained: bool = Field(True, description="Constrain output to the plan schema (local backend).")
+    tool_choice: Literal["auto", "required"] = Field(
+        "required", description="'required' (default) asks for the make_plan call outright: this scores "
+                                "plans, not the decision to plan; 'auto' lets the model answer in prose.")
     limit: int | None = Field(None, ge=1, description="At most this many goals (the first ones).")
     max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per plan.")
     name: str | None = Field(None, description="A label for the run.")
@@ -120,7 +123,7 @@ def run_plans(config: PlansConfig, out: Path | None = None, complete: Callable[.
             messages = [Message(role="system", content=PLAN_SYSTEM), *example.messages]
             completion = complete(messages, tools, backend=config.backend, model=config.model,
                                   adapter=config.adapter, constrained=config.constrained,
-                                  max_new_tokens=config.max_new_tokens)
+                                  max_new_tokens=config.max_new_tokens, tool_choice=config.tool_choice)
             record = {"id": example.id, "category": "coplan", "goal": example.meta.get("goal"),
                       "messages": [m.model_dump(exclude_defaults=True) for m in messages],
                       "raw_output": completion.text, "calls": [c.model_dump() for c in completion.calls],
