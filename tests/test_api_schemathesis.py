@@ -50,6 +50,6 @@ def test_api_conforms_to_its_openapi_document(tmp_path, model_cache):
 
         PlanStore(home / "agent.db").save({"goal": "Seed", "steps": [{"title": "One"}, {"title": "Two"}]})
         everything_else = run_schemathesis(server, tmp_path / "rest.xml", "--exclude-path-regex", RUNS)
-        assert everything_else.returncode == 0, everything_else.stdout[-6000:]
+        assert everything_else.returncode == 0, everything_else.stdout[-20000:]
         runs = run_schemathesis(server, tmp_path / "runs.xml", "--include-path-regex", RUNS, "--mode", "negative")
-        assert runs.returncode == 0, runs.stdout[-6000:]
+        assert runs.returncode == 0, runs.stdout[-20000:]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -26,6 +27,7 @@ from andini.settings import Settings, get_settings
 from ui import api_guard
 from ui.api_models import (
     COLLECTION,
+    MAX_ID,
     Check,
     ConfirmRequest,
     DocumentOut,
@@ -48,6 +50,8 @@ from ui.api_runs import AgentRunner, fold, sse_messages
 
 ERRORS = {400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
           422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
+PlanId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Plan number.")]
+TaskId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Task number.")]
 NOT_FOUND = {404: {"model": Problem, "description": "No such item"}, **ERRORS}
 
 
@@ -230,16 +234,17 @@ def _plan_task_routes(app: FastAPI) -> None:
         return [_dump(info) for info in PlanStore().list()]
 
     @app.get("/v1/plans/{plan_id}", response_model=PlanOut, tags=["plans"], responses=NOT_FOUND)
-    def get_plan(plan_id: int) -> PlanOut:
+    def get_plan(plan_id: PlanId) -> PlanOut:
         from agent.plans import PlanStore
 
         return PlanOut(id=plan_id, plan=_get_or_404(PlanStore().get, plan_id, "plan"))
 
     @app.get("/v1/plans/{plan_id}/export", tags=["plans"], responses={
         200: {"description": "The plan as text", "content": {
-            "application/json": {"schema": {"type": "string"}}, "application/yaml": {"schema": {"type": "string"}}}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}},
+            "application/yaml": {"schema": {"type": "string"}}}},
         **NOT_FOUND})
-    def export_plan(plan_id: int, format: str = Query("json", pattern="^(json|yaml)$")) -> PlainTextResponse:
+    def export_plan(plan_id: PlanId, format: str = Query("json", pattern="^(json|yaml)$")) -> PlainTextResponse:
         """The plan as JSON or YAML text, for another tool."""
         from agent.plans import PlanStore
 
@@ -250,7 +255,7 @@ def _plan_task_routes(app: FastAPI) -> None:
 
     @app.post("/v1/plans/{plan_id}/tasks", response_model=list[TaskOut], status_code=201, tags=["plans"],
               responses=NOT_FOUND)
-    def plan_to_tasks(plan_id: int) -> list[Any]:
+    def plan_to_tasks(plan_id: PlanId) -> list[Any]:
         """Turn the plan's steps into tasks in the task store."""
         from agent.plans import PlanStore
 
@@ -271,13 +276,13 @@ def _plan_task_routes(app: FastAPI) -> None:
         return _dump(TaskStore().create(body.title, detail=body.detail, plan_id=body.plan_id))
 
     @app.get("/v1/tasks/{task_id}", response_model=TaskOut, tags=["tasks"], responses=NOT_FOUND)
-    def get_task(task_id: int) -> Any:
+    def get_task(task_id: TaskId) -> Any:
         from agent.tasks import TaskStore
 
         return _dump(_get_or_404(TaskStore().get, task_id, "task"))
 
     @app.patch("/v1/tasks/{task_id}", response_model=TaskOut, tags=["tasks"], responses=NOT_FOUND)
-    def update_task(task_id: int, body: TaskUpdate) -> Any:
+    def update_task(task_id: TaskId, body: TaskUpdate) -> Any:
         from agent.tasks import TaskStore
 
         store = TaskStore()

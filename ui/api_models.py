@@ -6,9 +6,9 @@ Requests forbid unknown keys, so a misspelt field is a 422 that names it rather 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from andini.schema import Plan, Source, ToolCall
 
@@ -17,6 +17,16 @@ DOCUMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.(md|markdown|txt|html|htm)$
 #: Chroma collection names this API accepts (Chroma's own rule, minus dots).
 COLLECTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,61}[A-Za-z0-9]$"
 TaskStatus = Literal["todo", "doing", "done"]
+#: Largest id SQLite stores (a signed 64-bit INTEGER).
+MAX_ID = 2**63 - 1
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integer includes 3.0; strict mode alone would refuse it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Id = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_ID)]
 
 
 class Strict(BaseModel):
@@ -71,7 +81,7 @@ class RunResult(BaseModel):
 class TaskCreate(Strict):
     title: str = Field(min_length=1, max_length=500, pattern=r"\S", description="Short title.")
     detail: str = Field("", max_length=20000, description="What to do.")
-    plan_id: int | None = Field(None, ge=1, description="Plan this task came from.")
+    plan_id: Id | None = Field(None, description="Plan this task came from.")
 
 
 class TaskUpdate(Strict):
@@ -99,6 +109,7 @@ class PlanSummary(BaseModel):
     id: int
     goal: str
     steps: int = Field(description="Number of steps.")
+    thread_id: str | None = Field(None, description="Conversation that produced it.")
     created_at: datetime | str | None = None
 
 
