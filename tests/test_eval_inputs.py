@@ -141,3 +141,22 @@ def test_parse_failure_is_its_own_error_type(shared_data, tmp_path):
     assert verdict == {"schema_errors": [], "passed": False, "error_type": "parse_error",
                        "error": "unterminated <tool_call>"}
     shutil.rmtree(tmp_path / "bfcl")
+
+
+def test_tool_choice_reaches_the_backend_and_names_the_run(shared_data, tmp_path):
+    from eval.toolcalls import run_toolcalls
+    from tests.eval_support import ScriptedModel, bfcl_items
+
+    seen = []
+
+    class Recording(ScriptedModel):
+        def __call__(self, messages, tools, **options):
+            seen.append(options)
+            return super().__call__(messages, tools, **options)
+
+    items = list(bfcl_items(shared_data / "bfcl", "simple_python"))[:1]
+    config = ToolcallsConfig(data=shared_data / "bfcl", format="bfcl", categories=["simple_python"], limit=1,
+                             tool_choice="required", constrained=True)
+    run_dir, summary = run_toolcalls(config, complete=Recording().learn(items))
+    assert seen[0]["tool_choice"] == "required" and seen[0]["constrained"] is True
+    assert run_dir.name.endswith("toolcalls-default-required") and summary["overall"]["accuracy"] == 1.0
