@@ -1,0 +1,136 @@
+"""The training fast path: no-op hooks on CPU, packing that keeps examples apart, and the benchmark
+itself on a tiny config. The GPU measurements are in docs/training-speed.md; the GPU test at the end
+skips without CUDA."""
+
+from __future__ import annotations
+
+import argparse
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from andini.errors import AndiniError
+from finetune import bench, speed
+
+
+def tiny_model(layers: int = 2):
+    from transformers import AutoModelForCausalLM, MistralConfig
+
+    torch.manual_seed(0)
+    config = MistralConfig(**{**bench.SHAPES["tiny"], "num_hidden_layers": layers, "vocab_size": 256},
+                           attn_implementation="sdpa", use_cache=False)
+    return AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+
+
+def examples(lengths: list[int], seed: int = 1) -> list[tuple[list[int], list[int]]]:
+    """Token rows with the first half as prompt (-100) and the rest trained, like rendered examples."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for n in lengths:
+        ids = torch.randint(1, 256, (n,), generator=gen).tolist()
+        out.append((ids, [-100] * (n // 2) + ids[n // 2:]))
+    return out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU behaviour")
+def test_hooks_change_nothing_on_cpu():
+    model = tiny_model()
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    config = SimpleNamespace(train=SimpleNamespace(gradient_checkpointing=True))
+    assert speed.training_overrides(config) == {}
+    assert speed.apply_fast_path(model, config) is model
+    assert not any(layer.gradient_checkpointing for layer in speed.decoder_layers(model))
+    assert type(model.model.norm).__name__ == "MistralRMSNorm"
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_options_from_config():
+    assert speed.options_from(None) == speed.FastPathOptions()
+    assert speed.options_from(SimpleNamespace(fast_path=False)).enabled is False
+    assert speed.options_from(SimpleNamespace(fast_path={"liger": False})).liger is False
+    with pytest.raises(AndiniError, match="nope"):
+        speed.options_from(SimpleNamespace(fast_path={"nope": 1}))
+    assert speed.wants_checkpointing(SimpleNamespace(train=SimpleNamespace(gradient_checkpointing=False))) is False
+
+
+def test_selective_checkpointing_marks_the_first_layers():
+    model = tiny_model(layers=4)
+    assert speed.enable_checkpointing(model, 0.5) == 2
+    assert [layer.gradient_checkpointing for layer in speed.decoder_layers(model)] == [True, True, False, False]
+
+
+def test_packed_rows_layout():
+    group = examples([5, 4, 6])
+    batch = bench.packed_batch(group, row_tokens=10)
+    # 5 + 4 fit in the first row, 6 starts the second; filler positions restart from 0.
+    assert batch["input_ids"].shape == (2, 10)
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 0, 1, 2, 3, 0], [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]]
+    assert batch["input_ids"][0, :9].tolist() == group[0][0] + group[1][0]
+    assert batch["labels"][0, 5].item() == -100  # an example's first token is never a target
+    assert (batch["labels"][0, 9:] == -100).all() and (batch["labels"][1, 6:] == -100).all()
+    assert "attention_mask" not in batch
+
+
+def test_packed_loss_equals_padded_loss():
+    """SDPA honours restarting position_ids: packed rows give the padded batch's loss exactly, and
+    the same tokens concatenated without the restart (examples attending to each other) do not."""
+    model = tiny_model()
+    group = examples([37, 12, 50, 23])
+    with torch.no_grad():
+        padded = model(**bench.padded_batch(group)).loss
+        packed_batch = bench.packed_batch(group, row_tokens=128)
+        packed = model(**packed_batch).loss
+        leaky = dict(packed_batch, position_ids=torch.arange(128).expand(packed_batch["input_ids"].shape[0], -1))
+        mixed = model(**leaky).loss
+    assert packed.item() == pytest.approx(padded.item(), abs=1e-5)
+    assert abs(mixed.item() - padded.item()) > 1e-4
+
+
+def bench_args(**overrides) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--shape", "tiny", "--device", "cpu", "--steps", "1", "--warmup", "0",
+                              "--parity-steps", "3", "--max-len", "128", "--lr", "1e-2"])
+    for key, value in overrides.items():
+        setattr(args, key, value)
+    return args
+
+
+@pytest.mark.slow
+def test_bench_runs_tiny_on_cpu_and_the_fast_path_keeps_the_loss(tmp_path, capsys):
+    data = examples([40, 90, 128, 60, 75, 110, 30, 128, 64, 100, 50, 80] * 4)
+    fast = bench.replace_variant("fused-adamw", row_tokens=512)
+    report = bench.run_bench(data, [bench.VARIANTS["baseline"], bench.VARIANTS["concat"], fast],
+                             bench_args(out=tmp_path))
+    baseline, concat, fast_result = report["results"]
+    assert [r["error"] for r in report["results"]] == [None, None, None]
+    assert len(baseline["losses"]) == 3 and baseline["losses"][0] != baseline["losses"][-1]
+    assert fast_result["parity_max_abs_diff"] < 1e-4  # fp32 on CPU: same math, same numbers
+    assert all(r["tokens_per_s"] > 0 and r["tokens"] > 0 for r in (baseline, concat, fast_result))
+    table = bench.format_table(report)
+    assert table.splitlines()[3].startswith("| baseline |") and "fused-adamw" in table
+    assert (tmp_path / "partial.json").exists()
+
+
+@pytest.mark.slow
+def test_render_roundtrip(shared_data, tmp_path):
+    out = tmp_path / "tokens.npz"
+    count = bench.render_tokens(shared_data, out)
+    loaded = bench.load_tokens(out)
+    assert count == len(loaded) > 1000
+    ids, labels = loaded[0]
+    assert ids[0] == 1 and len(ids) == len(labels)  # BOS first; labels line up with ids
+    trained = [t for t, lab in zip(ids, labels, strict=True) if lab != -100]
+    assert trained and trained[-1] == 2  # the assistant's turn ends with EOS, which is trained
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the fast path is GPU-only)")
+def test_fast_path_keeps_the_loss_on_gpu():
+    plain = tiny_model().cuda().to(torch.bfloat16)
+    fast = speed.apply_fast_path(tiny_model().cuda().to(torch.bfloat16), None)
+    batch = {k: v.cuda() for k, v in bench.packed_batch(examples([37, 12, 50, 23]), row_tokens=128).items()}
+    fast.train()
+    plain.train()
+    assert fast(**batch).loss.item() == pytest.approx(plain(**batch).loss.item(), rel=2e-2)
+    assert speed.training_overrides(None)["optim"] == "adamw_torch_fused"
