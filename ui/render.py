@@ -81,7 +81,10 @@ def show_error(text: str) -> None:
 
 
 def _await_approval(steps: dict[str, tuple[Any, str]], event: Event) -> None:
-    key = event.call_id if event.call_id in steps else None
+    # The waiting call: by id when the event names one, else the last open step of that tool.
+    name = f"Tool: {event.call.name}" if event.call else ""
+    key = event.call_id if event.call_id in steps else next(
+        (k for k, (_, label) in reversed(steps.items()) if label == name), None)
     if key is not None:
         step, label = steps.pop(key)
         step.update(label=f"{label} (waiting for your approval)", state="complete")

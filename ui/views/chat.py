@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from agent.events import Event
+from andini.schema import ToolCall
 from andini.settings import get_settings
 from ui import render, services
 
@@ -31,7 +32,20 @@ def transcript(thread_id: str | None) -> list[dict[str, Any]]:
     key = thread_id or ""
     if key not in transcripts():
         transcripts()[key] = turns_from_history(thread_id) if thread_id else []
+        if thread_id:
+            restore_pending(thread_id)
     return transcripts()[key]
+
+
+def restore_pending(thread_id: str) -> None:
+    """A reopened thread that stopped at a confirmation shows its Approve / Deny buttons again."""
+    try:
+        waiting = services.get_agent().pending(thread_id)
+    except Exception:  # noqa: BLE001 - without the agent the thread still reads; the turn will say why
+        return
+    if waiting:
+        call = ToolCall(name=waiting[0]["name"], arguments=waiting[0].get("args") or {})
+        st.session_state["pending_confirm"] = {"thread_id": thread_id, "call": call}
 
 
 def turns_from_history(thread_id: str) -> list[dict[str, Any]]:
@@ -72,7 +86,6 @@ def _maybe_json(text: str) -> Any:
 
 def _open_thread(thread_id: str | None) -> None:
     st.session_state["thread_id"] = thread_id
-    st.session_state.pop("pending_confirm", None)
 
 
 def _picked() -> None:
@@ -92,6 +105,8 @@ def _delete(thread_id: str) -> None:
 
     delete_thread(thread_id)
     transcripts().pop(thread_id, None)
+    if (st.session_state.get("pending_confirm") or {}).get("thread_id") == thread_id:
+        st.session_state.pop("pending_confirm")
     _open_thread(None)
 
 

@@ -1,0 +1,99 @@
+"""The chat page on the REAL agent (LangGraph loop, SQLite threads, task store, confirmation) with a
+scripted chat model: plumbing between the UI and agent/, not evidence of the model's quality."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage
+
+from tests.agent_support import ScriptedChatModel, call
+from tests.ui_support import app_test
+
+pytest.importorskip("agent.run", reason="the agent package has not landed yet")
+
+
+def ui_on_real_agent(monkeypatch, *script):
+    """The app with `agent.run.Agent` driven by `script`; returns (AppTest, model)."""
+    import ui.services
+    from agent.run import Agent
+
+    model = ScriptedChatModel(script=list(script), calls=[])
+    at = app_test(monkeypatch)
+    monkeypatch.setattr(ui.services, "build_agent",
+                        lambda settings, first_search=True: Agent(settings=settings, chat_model=model))
+    monkeypatch.setattr(ui.services, "_load_local_model", lambda name, adapter: True)  # not used here
+    return at.run(), model
+
+
+def send(at, text: str):
+    at.chat_input[0].set_value(text).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_confirmed_tool_runs_and_the_thread_persists(monkeypatch):
+    from agent.tasks import TaskStore
+    from agent.threads import list_threads
+
+    at, _ = ui_on_real_agent(monkeypatch, call("create_task", title="buy milk"), AIMessage("Added."))
+    send(at, "remind me to buy milk")
+    assert [s.label for s in at.status] == ["Tool: create_task (waiting for your approval)"]
+    assert TaskStore().list() == []  # nothing ran before the person said yes
+    next(b for b in at.button if b.label == "Approve").click().run()
+    assert not at.exception, at.exception
+    assert [t.title for t in TaskStore().list()] == ["buy milk"]
+    assert any(m.value == "Added." for m in at.chat_message[-1].markdown)
+    assert [t.title for t in list_threads()] == ["remind me to buy milk"]
+    assert at.sidebar.selectbox(key="thread_pick").value == list_threads()[0].thread_id
+
+
+def test_denied_tool_never_runs(monkeypatch):
+    from agent.tasks import TaskStore
+
+    at, _ = ui_on_real_agent(monkeypatch, call("create_task", title="buy milk"), AIMessage("Not added."))
+    send(at, "remind me to buy milk")
+    next(b for b in at.button if b.label == "Deny").click().run()
+    assert TaskStore().list() == []
+    assert any(m.value == "Not added." for m in at.chat_message[-1].markdown)
+
+
+def test_threads_resume_rename_and_delete(monkeypatch):
+    from agent.threads import list_threads
+
+    at, _ = ui_on_real_agent(monkeypatch, AIMessage("Hello there."), AIMessage("Second answer."))
+    send(at, "first conversation")
+    thread_id = list_threads()[0].thread_id
+    next(b for b in at.sidebar.button if b.label == "New conversation").click().run()
+    assert not at.chat_message
+    send(at, "second conversation")
+    assert len(list_threads()) == 2
+
+    at.session_state["transcripts"] = {}  # forget what this session saw: reopen from the store
+    at.sidebar.selectbox(key="thread_pick").select(thread_id).run()
+    assert not at.exception, at.exception
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert at.chat_message[0].markdown[0].value == "first conversation"
+    assert at.chat_message[1].markdown[0].value == "Hello there."
+
+    at.sidebar.text_input(key=f"title-{thread_id}").input("Greetings").run()
+    next(b for b in at.sidebar.button if b.label == "Rename").click().run()
+    assert {t.thread_id: t.title for t in list_threads()}[thread_id] == "Greetings"
+
+    next(b for b in at.sidebar.button if b.label == "Delete").click().run()
+    assert thread_id not in {t.thread_id for t in list_threads()}
+    assert not at.chat_message
+
+
+def test_reopened_thread_still_waiting_asks_again(monkeypatch):
+    from agent.tasks import TaskStore
+
+    at, _ = ui_on_real_agent(monkeypatch, call("create_task", title="call Ana"), AIMessage("Done."))
+    send(at, "remind me to call Ana")
+    thread_id = at.session_state["thread_id"]
+    next(b for b in at.sidebar.button if b.label == "New conversation").click().run()
+    del at.session_state["pending_confirm"]  # as after a browser reload
+    at.session_state["transcripts"] = {}
+    at.sidebar.selectbox(key="thread_pick").select(thread_id).run()
+    next(b for b in at.button if b.label == "Approve").click().run()
+    assert not at.exception, at.exception
+    assert [t.title for t in TaskStore().list()] == ["call Ana"]
