@@ -55,7 +55,6 @@ class Variant:
     batching: str  # padded | concat | packed
     fast: FastPathOptions | None = None  # None: plain transformers + peft
     row_tokens: int = 16384  # packed: token budget of one micro-batch (one row)
-    compile: bool = False  # torch.compile each decoder layer
     qlora: bool = False  # NF4 base weights through bitsandbytes
     parity: bool = False  # also train the parity steps and compare losses with the baseline
 
@@ -72,14 +71,13 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("rows-32k", "+ 32768-token micro-batches", "packed", FAST, row_tokens=32768),
     Variant("selective-gc", "+ checkpoint 3/4 of the layers", "packed",
             FastPathOptions(checkpoint_fraction=0.75)),
-    Variant("compile", "+ torch.compile per decoder layer", "packed", FAST, compile=True),
     Variant("qlora", "QLoRA NF4, fast path", "packed", FAST, qlora=True),
     # The fast path sized to the memory targets: 24 GiB for bf16 LoRA, 12 GiB for QLoRA.
     Variant("fast-12k", "fast path, 12288-token micro-batches", "packed", FAST, row_tokens=12288, parity=True),
     Variant("qlora-8k", "QLoRA NF4, fast path, 8192-token micro-batches", "packed", FAST, row_tokens=8192,
             qlora=True),
 ]}
-DEFAULT_VARIANTS = "baseline,concat,packed,liger,fused-adamw,selective-gc,qlora"
+DEFAULT_VARIANTS = "baseline,packed,liger,fused-adamw,fast-12k,qlora-8k"
 
 
 @dataclass
@@ -402,9 +400,6 @@ def configure(model: Any, variant: Variant) -> None:
     if variant.fast.liger:
         speed.apply_liger(base)
     speed.enable_checkpointing(base, variant.fast.checkpoint_fraction)
-    if variant.compile:
-        for layer in speed.decoder_layers(base):
-            layer.compile()
 
 
 # --- training --------------------------------------------------------------------------------------
