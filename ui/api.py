@@ -28,6 +28,7 @@ from ui import api_guard
 from ui.api_models import (
     COLLECTION,
     MAX_ID,
+    THREAD_ID,
     Check,
     ConfirmRequest,
     DocumentOut,
@@ -52,6 +53,7 @@ ERRORS = {400: {"model": Problem, "description": "The body could not be read (no
           422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
 PlanId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Plan number.")]
 TaskId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Task number.")]
+ThreadId = Annotated[str, PathParam(max_length=128, pattern=THREAD_ID, description="The run's thread_id.")]
 NOT_FOUND = {404: {"model": Problem, "description": "No such item"}, **ERRORS}
 
 
@@ -209,7 +211,7 @@ def _run_routes(app: FastAPI, runner: AgentRunner) -> None:
         return EventSourceResponse(sse_messages(events), ping=15)
 
     @app.post("/v1/runs/{thread_id}/confirm", response_model=RunResult, tags=["runs"], responses=ERRORS)
-    def confirm(thread_id: str, body: ConfirmRequest) -> RunResult:
+    def confirm(thread_id: ThreadId, body: ConfirmRequest) -> RunResult:
         """Approve or refuse the side-effect call a turn stopped at, and finish the turn."""
         waiting = runner.pending(thread_id)
         return fold(runner.resume(thread_id, body.approve), thread_id, waiting=waiting if body.approve else None)
@@ -242,7 +244,7 @@ def _plan_task_routes(app: FastAPI) -> None:
     @app.get("/v1/plans/{plan_id}/export", tags=["plans"], responses={
         200: {"description": "The plan as text", "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}},
-            "application/yaml": {"schema": {"type": "string"}}}},
+            "application/yaml": {"schema": {"$ref": "#/components/schemas/Plan"}}}},
         **NOT_FOUND})
     def export_plan(plan_id: PlanId, format: str = Query("json", pattern="^(json|yaml)$")) -> PlainTextResponse:
         """The plan as JSON or YAML text, for another tool."""

@@ -17,6 +17,8 @@ DOCUMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.(md|markdown|txt|html|htm)$
 #: Chroma collection names this API accepts (Chroma's own rule, minus dots).
 COLLECTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,61}[A-Za-z0-9]$"
 TaskStatus = Literal["todo", "doing", "done"]
+#: Conversation ids: letters, digits and . _ : - only.
+THREAD_ID = r"^[A-Za-z0-9_.:-]+$"
 #: Largest id SQLite stores (a signed 64-bit INTEGER).
 MAX_ID = 2**63 - 1
 
@@ -41,7 +43,7 @@ class RunRequest(Strict):
     """One agent turn: an intent in, a plan and tool calls out."""
 
     intent: str = Field(min_length=1, max_length=8000, pattern=r"\S", description="What the person wants, in plain words.")
-    thread_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
+    thread_id: str | None = Field(None, min_length=1, max_length=128, pattern=THREAD_ID,
                                   description="Continue this conversation; omit to start a new one.")
     confirm: bool = Field(False, description="Approve tool calls with side effects in advance. Without it, "
                           "the run stops at the first such call with status 'needs_confirmation'.")
