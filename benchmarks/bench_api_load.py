@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -41,42 +42,48 @@ class Recorder:
         self.lock = threading.Lock()
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        self.why: dict[str, set[str]] = defaultdict(set)
         self.created: list[tuple[int, str]] = []
 
-    def record(self, op: str, seconds: float, ok: bool) -> None:
+    def record(self, op: str, seconds: float, ok: bool, why: str = "") -> None:
         with self.lock:
             self.latency[op].append(seconds)
             if not ok:
                 self.errors[op] += 1
+                self.why[op].add(why)
 
 
 def one_call(client: httpx.Client, op: str, client_no: int, i: int, rec: Recorder) -> None:
     start = time.perf_counter()
-    ok = False
+    title = f"load c{client_no} #{i}"
+    expected = {"create_task": (201,), "get_task": (200, 404)}.get(op, (200,))
     try:
-        if op == "create_task":
-            title = f"load c{client_no} #{i}"
-            answer = client.post("/v1/tasks", json={"title": title, "detail": "bench"})
-            ok = answer.status_code == 201
-            if ok:
-                with rec.lock:
-                    rec.created.append((answer.json()["id"], title))
-        elif op == "list_tasks":
-            ok = client.get("/v1/tasks").status_code == 200
-        elif op == "get_task":
+        answer = request(client, op, title, rec)
+        ok, why = answer.status_code in expected, f"HTTP {answer.status_code}"
+        if ok and op == "create_task":
             with rec.lock:
-                task_id = rec.created[-1][0] if rec.created else 1
-            ok = client.get(f"/v1/tasks/{task_id}").status_code in (200, 404)
-        elif op == "search":
-            ok = client.get("/v1/search", params={"q": "deploy the api"}).status_code == 200
-        elif op == "run":
-            answer = client.post("/v1/runs", json={"intent": "Make a two-step plan to tidy my desk."}, timeout=600)
-            ok = answer.status_code == 200 and answer.json()["status"] != "error"
-        else:
-            ok = client.get("/health").status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    rec.record(op, time.perf_counter() - start, ok)
+                rec.created.append((answer.json()["id"], title))
+        if ok and op == "run" and answer.json()["status"] == "error":
+            ok, why = False, "run status error"
+    except httpx.HTTPError as exc:
+        ok, why = False, type(exc).__name__
+    rec.record(op, time.perf_counter() - start, ok, why)
+
+
+def request(client: httpx.Client, op: str, title: str, rec: Recorder) -> httpx.Response:
+    if op == "create_task":
+        return client.post("/v1/tasks", json={"title": title, "detail": "bench"})
+    if op == "list_tasks":
+        return client.get("/v1/tasks")
+    if op == "get_task":
+        with rec.lock:
+            task_id = rec.created[-1][0] if rec.created else 1
+        return client.get(f"/v1/tasks/{task_id}")
+    if op == "search":
+        return client.get("/v1/search", params={"q": "deploy the api"})
+    if op == "run":
+        return client.post("/v1/runs", json={"intent": "Make a two-step plan to tidy my desk."}, timeout=600)
+    return client.get("/health")
 
 
 def client_loop(server: ApiServer, client_no: int, requests: int, deadline: float, rec: Recorder) -> None:
@@ -136,6 +143,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="andini-bench-") as tmp, \
             ApiServer(Path(tmp), api_rate_limit="1000000/second", backend="local") as server:
+        warm_start = time.perf_counter()  # the first search opens Chroma: not part of steady state
+        httpx.get(f"{server.url}/v1/search", params={"q": "warm up"}, headers=server.headers, timeout=300)
+        warm_up = time.perf_counter() - warm_start
         rec = Recorder()
         deadline = time.monotonic() + args.seconds
         start = time.perf_counter()
@@ -148,8 +158,9 @@ def main() -> int:
         wall = time.perf_counter() - start
         rows, store = table(rec, wall), check_store(server, rec)
 
-    report = {"clients": args.clients, "requests_per_client": args.requests, "wall_s": wall,
-              "operations": rows, "task_store": store}
+    report = {"clients": args.clients, "requests_per_client": args.requests, "wall_s": wall, "warm_up_s": warm_up,
+              "operations": rows, "task_store": store,
+              "error_kinds": {op: sorted(kinds) for op, kinds in rec.why.items()}}
     if args.json:
         print(json.dumps(report))
     else:
@@ -167,12 +178,15 @@ def run_turns(server: ApiServer, turns: int, deadline: float, rec: Recorder) -> 
 
 def print_table(report: dict) -> None:
     print(f"{report['clients']} clients x up to {report['requests_per_client']} requests, "
-          f"{report['wall_s']:.1f} s wall, local backend, 127.0.0.1\n")
+          f"{report['wall_s']:.1f} s wall after a {report['warm_up_s']:.1f} s warm-up, local backend, 127.0.0.1, "
+          f"load average {os.getloadavg()[0]:.1f}\n")
     print(f"| {'operation':<12} | {'requests':>8} | {'errors':>6} | {'req/s':>7} | {'p50 ms':>7} | {'p95 ms':>7} |")
     print(f"|{'-' * 14}|{'-' * 10}:|{'-' * 8}:|{'-' * 9}:|{'-' * 9}:|{'-' * 9}:|")
     for r in report["operations"]:
         print(f"| {r['operation']:<12} | {r['requests']:>8} | {r['errors']:>6} | {r['req_per_s']:>7.1f} | "
               f"{r['p50_ms']:>7.1f} | {r['p95_ms']:>7.1f} |")
+    for op, kinds in report["error_kinds"].items():
+        print(f"errors in {op}: {', '.join(kinds)}")
     store = report["task_store"]
     print(f"\ntask store: {store['created']} created, {store['listed_by_api']} listed by the API, "
           f"{store['stored_in_sqlite']} in SQLite; ids unique: {store['ids_unique']}; "
