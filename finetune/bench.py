@@ -397,7 +397,7 @@ def configure(model: Any, variant: Variant) -> None:
     if variant.fast is None:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return
-    if variant.fast.liger:
+    if variant.fast.liger and next(base.parameters()).is_cuda:  # Liger's kernels are Triton: GPU only
         speed.apply_liger(base)
     speed.enable_checkpointing(base, variant.fast.checkpoint_fraction)
 

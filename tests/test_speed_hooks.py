@@ -132,5 +132,13 @@ def test_fast_path_keeps_the_loss_on_gpu():
     batch = {k: v.cuda() for k, v in bench.packed_batch(examples([37, 12, 50, 23]), row_tokens=128).items()}
     fast.train()
     plain.train()
-    assert fast(**batch).loss.item() == pytest.approx(plain(**batch).loss.item(), rel=2e-2)
+    fast_loss, plain_loss = fast(**batch).loss, plain(**batch).loss
+    assert fast_loss.item() == pytest.approx(plain_loss.item(), rel=2e-2)
+    fast_loss.backward()  # through Liger's kernels and the checkpointed layers
+    plain_loss.backward()
+    grads = [(f.grad.float(), p.grad.float()) for f, p in zip(fast.parameters(), plain.parameters(), strict=True)]
+    assert all(torch.isfinite(f).all() for f, _ in grads)
+    relative = sum((f - p).norm() ** 2 for f, p in grads) ** 0.5 / sum(p.norm() ** 2 for _, p in grads) ** 0.5
+    assert relative < 5e-2
+    assert all(layer.gradient_checkpointing for layer in speed.decoder_layers(fast))
     assert speed.training_overrides(None)["optim"] == "adamw_torch_fused"
