@@ -47,8 +47,11 @@ def generate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example], batc
 
     encode = segment_encoder(tokenizer, fmt)
     prompts = [encode(prompt_text(fmt, e.messages, e.tools)) for e in examples]
-    pad = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else 0
-    eos = getattr(tokenizer, "eos_token_id", None)
+    if hasattr(tokenizer, "instruct_tokenizer"):  # mistral-common
+        pad = eos = tokenizer.instruct_tokenizer.tokenizer.eos_id
+    else:
+        eos = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     texts: dict[int, str] = {}
     for start in range(0, len(order), batch):
