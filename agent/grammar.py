@@ -143,7 +143,8 @@ class XGrammarFactory:
 
     def constraint(self, fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool = False):
         tag = xgrammar_structural_tag(fmt, tools, require_call)
-        return XGrammarConstraint(self._compile(json.dumps(tag, sort_keys=True)), self.vocab_size)
+        # key order matters: properties are generated in the order the schema (and the prompt) lists them
+        return XGrammarConstraint(self._compile(json.dumps(tag)), self.vocab_size)
 
 
 # ---------------------------------------------------------------- llguidance

@@ -84,3 +84,16 @@ def test_plan_schema_compiles_and_bounds_keep_it_valid(compilers):
                                                        "l": {"type": "array", "minItems": 12}}})
     assert schema["properties"]["s"]["maxLength"] == 160 and "maxLength" not in schema["properties"]["e"]
     assert schema["properties"]["l"]["maxItems"] == 12  # never tighter than the schema's own minimum
+
+
+def test_engine_factory_keeps_the_schema_property_order(compilers):
+    """The prompt lists properties in schema order; the compiled grammar must expect that order too."""
+    from agent.grammar import XGrammarFactory
+
+    tokenizer = compilers["tokenizer"]
+    fmt = get_format("chatml")
+    factory = XGrammarFactory(tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    text = rendered(fmt, "create_task", {"title": "call the bank", "priority": "high", "days": 3})
+    constraint = factory.constraint(fmt, [TOOL])
+    for token in tokenizer(text, add_special_tokens=False).input_ids:
+        constraint.accept(token)  # raises when the grammar rejects a token
