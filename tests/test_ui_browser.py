@@ -76,8 +76,12 @@ def browser_page(chromium, tmp_path):
 
 
 def _shot(page, name: str) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its main area, so grow the window to it."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / name
+    height = page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight || 1000")
+    page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height) + 120, 6000))})
+    page.wait_for_timeout(500)
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
     return path
@@ -105,11 +109,11 @@ def _ask_and_check_the_answer(page, url: str) -> None:
     box = page.get_by_test_id("stChatInputTextArea")
     box.wait_for(timeout=60_000)
     # First start: the project docs are indexed in the background; ask once they are searchable.
-    page.get_by_text("Project docs indexed").wait_for(timeout=300_000)
+    page.get_by_text("Project docs indexed").wait_for(timeout=900_000)
     box.fill("How do I start the chat UI?")
     box.press("Enter")
     answer = page.get_by_test_id("stChatMessage").nth(1)
-    answer.get_by_text("Sources", exact=True).wait_for(timeout=600_000)
+    answer.get_by_text("Sources", exact=True).wait_for(timeout=900_000)
     assert answer.get_by_test_id("stExpander").count() >= 1  # at least one tool step or citation
     citation = answer.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=".md")).first
     citation.locator("summary").click()

@@ -134,8 +134,13 @@ def show_sources(sources: list[Source], seen: list[Event], key: str) -> None:
         with st.expander(f":material/description: {label}"):
             st.caption(src.source)
             passage = find_passage(src, seen)
-            st.markdown("\n".join("> " + line for line in passage.splitlines()) if passage
-                        else "_The passage is no longer available._")
+            st.markdown(quote(passage) if passage else "_The passage is no longer available._")
+
+
+def quote(passage: str) -> str:
+    """A passage as a Markdown block quote; its headings become bold lines so they don't outshout the answer."""
+    lines = [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line for line in passage.splitlines()]
+    return "\n".join("> " + line for line in lines)
 
 
 def find_passage(src: Source, seen: list[Event]) -> str:

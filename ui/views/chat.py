@@ -114,7 +114,7 @@ def conversations_sidebar() -> None:
     with st.sidebar:
         st.subheader("Conversations")
         st.button("New conversation", icon=":material/add:", on_click=_open_thread, args=(None,),
-                  use_container_width=True)
+                  width="stretch")
         try:
             from agent.threads import list_threads
 
