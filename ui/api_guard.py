@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -56,8 +57,6 @@ class RateLimit:
             return await self.app(scope, receive, send)
         client = (scope.get("client") or ("unknown", 0))[0]
         if not self.limiter.hit(self.item, client):
-            import time
-
             reset = self.limiter.get_window_stats(self.item, client).reset_time
             wait = max(1, int(reset - time.time() + 0.999))
             return await send_problem(
