@@ -28,6 +28,14 @@ def server(tmp_path_factory, model_cache):
             yield running
 
 
+def test_ready_reports_the_store_and_the_model(server):
+    ready = server.client.get("/ready")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["ready"] and body["checks"]["store"]["ok"] and body["checks"]["model"]["ok"]
+    assert "embedded Chroma" in body["checks"]["store"]["detail"]
+
+
 def test_tasks_round_trip(server):
     client = server.client
     created = [client.post("/v1/tasks", json={"title": f"task {i}", "detail": "d"}) for i in range(3)]
