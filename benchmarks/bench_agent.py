@@ -110,9 +110,13 @@ def mask_cost(engine: Any, steps: int = 64) -> None:
         constraint = factory.constraint(engine.fmt, TOOLS[::-1])  # a tool set not compiled before
         compile_ms = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
-        for token in ids:
-            constraint.mask(logits)
-            constraint.accept(token)
+        try:
+            for token in ids:
+                constraint.mask(logits)
+                constraint.accept(token)
+        except RuntimeError as exc:  # report, and go on to the other library
+            print(f"{library:12} {compile_ms:10.1f}   FAILED: {str(exc).splitlines()[0][:90]}")
+            continue
         per_token = (time.perf_counter() - start) / len(ids) * 1e6
         print(f"{library:12} {compile_ms:10.1f} {per_token:21.0f}")
 
