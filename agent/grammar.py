@@ -28,6 +28,11 @@ MAX_JSON_WHITESPACE = 2
 #: (the call still validates against the unbounded schema).
 MAX_STRING_CHARS = 160
 MAX_ARRAY_ITEMS = 8
+MAX_INTEGER = 10**9
+#: A free-form object (no declared properties, e.g. a plan step's tool arguments) is generated flat:
+#: scalar values only, so a small model cannot nest forever. It still validates against "any object".
+FLAT_OBJECT = {"type": "object", "maxProperties": 8,
+               "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 80}}
 
 
 class Constraint(Protocol):
@@ -71,6 +76,11 @@ def bounded(schema: Any) -> Any:
         out["maxLength"] = max(MAX_STRING_CHARS, out.get("minLength", 0))
     if out.get("type") == "array" and "maxItems" not in out:
         out["maxItems"] = max(MAX_ARRAY_ITEMS, out.get("minItems", 0))
+    if out.get("type") == "integer":
+        out.setdefault("maximum", MAX_INTEGER)
+        out.setdefault("minimum", -MAX_INTEGER)
+    if out.get("type") == "object" and not out.get("properties") and out.get("additionalProperties", True) is True:
+        return {**FLAT_OBJECT, **{k: v for k, v in out.items() if k in ("description", "title")}}
     return out
 
 

@@ -85,18 +85,14 @@ def test_agent_loop_calls_a_tool_and_answers(warm_model, andini_home):
     from agent.run import Agent
 
     agent = Agent(first_tool_choice="list_tasks", max_new_tokens=40, max_model_calls=3)
+    # read-only tools: the untuned model otherwise goes on to create_task, which waits for consent
+    # (tests/test_agent_plumbing.py covers that path)
+    agent.tools = [t for t in agent.tools if t.name in ("list_tasks", "search_knowledge_base")]
     events = list(agent.stream("Which tasks do I have?"))
-    for _ in range(3):  # the untuned model may go on to a side-effect tool: decline it
-        if events[-1].kind != "confirm":
-            break
-        events += list(agent.resume(events[-1].thread_id, approve=False))
     kinds = [e.kind for e in events]
     assert kinds[0] == "tool_call" and events[0].call.name == "list_tasks"
     assert kinds[1] == "tool_result" and events[1].ok and events[1].result == []
     assert kinds[-1] == "final", events[-1]
-    from agent.tasks import TaskStore
-
-    assert TaskStore().list() == []  # nothing was created without a yes
 
 
 def test_answer_streams_as_tokens(warm_model):
