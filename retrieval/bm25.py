@@ -87,8 +87,9 @@ def build(coll: Collection, settings: Settings | None = None) -> BM25Index:
     retriever = None
     if ids:
         tokens = bm25s.tokenize(texts, stopwords="en", stemmer=_stem_words, show_progress=False)
-        retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False)
+        if tokens.vocab:  # chunks with no indexable word at all (e.g. "0") leave nothing to index
+            retriever = bm25s.BM25()
+            retriever.index(tokens, show_progress=False)
     index = BM25Index(retriever, ids, gen)
     _save(index, index_dir(coll.name, settings))
     return index
@@ -100,7 +101,8 @@ def _save(index: BM25Index, folder: Path) -> None:
     tmp.mkdir(parents=True)
     if index.retriever is not None:
         index.retriever.save(str(tmp), show_progress=False)
-    (tmp / "andini.json").write_text(json.dumps({"generation": index.generation, "ids": index.ids}))
+    (tmp / "andini.json").write_text(json.dumps({"generation": index.generation, "ids": index.ids,
+                                                      "indexed": index.retriever is not None}))
     old = folder.with_name(f".{folder.name}.old.{uuid.uuid4().hex}")
     if folder.exists():
         folder.rename(old)
@@ -116,7 +118,7 @@ def _load(folder: Path) -> BM25Index | None:
         return None
     import bm25s
 
-    retriever = bm25s.BM25.load(str(folder), show_progress=False) if meta["ids"] else None
+    retriever = bm25s.BM25.load(str(folder), show_progress=False) if meta.get("indexed", bool(meta["ids"])) else None
     return BM25Index(retriever, meta["ids"], meta["generation"])
 
 
