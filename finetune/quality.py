@@ -49,9 +49,9 @@ def generate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example], batc
     prompts = [encode(prompt_text(fmt, e.messages, e.tools)) for e in examples]
     if hasattr(tokenizer, "instruct_tokenizer"):  # mistral-common
         pad = eos = tokenizer.instruct_tokenizer.tokenizer.eos_id
-    else:
-        eos = tokenizer.eos_token_id
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    else:  # stop at the format's end of turn too (SmolLM2's converted eos is <|endoftext|>)
+        eos = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(fmt.end_of_turn)]
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     texts: dict[int, str] = {}
     for start in range(0, len(order), batch):
