@@ -9,11 +9,12 @@ middleware (ModelCallLimit, ToolCallLimit, ToolError), assembled in `agent.run`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from agent.validate import calls_error, tool_specs
 from andini.errors import AndiniError
@@ -60,6 +61,30 @@ class FirstCallChoice(AgentMiddleware):
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
         if request.messages and isinstance(request.messages[-1], HumanMessage):
             request = request.override(tool_choice=self.tool_choice)
+        return handler(request)
+
+
+class SearchFirst(AgentMiddleware):
+    """Grounds a turn: the person's own words go to the knowledge-base search before the model speaks,
+    and the model's next call answers from the passages in plain text.
+
+    Small untuned models asked to search copy the field description as the query and search again
+    and again until the call limit ends the turn. Here retrieval is deterministic and the model keeps
+    the job it can do at that size, answering from what was found. Later calls in the turn (after
+    another tool) are the model's own choice again."""
+
+    def __init__(self, tool_name: str = "search_knowledge_base"):
+        super().__init__()
+        self.tool_name = tool_name
+
+    def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
+        last = request.messages[-1] if request.messages else None
+        if isinstance(last, HumanMessage) and any(t.name == self.tool_name for t in request.tools):
+            call = {"name": self.tool_name, "args": {"query": last.text}, "id": f"call_{uuid.uuid4().hex[:12]}",
+                    "type": "tool_call"}
+            return ModelResponse(result=[AIMessage(content="", tool_calls=[call])])
+        if isinstance(last, ToolMessage) and last.name == self.tool_name:
+            request = request.override(tool_choice="none")
         return handler(request)
 
 

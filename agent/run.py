@@ -34,7 +34,8 @@ class Agent:
     """`Agent(settings=None, **overrides)`: overrides are backend, model, adapter, max_new_tokens,
     tools (extra LangChain tools or functions), confirm (ask before side effects), max_model_calls,
     max_tool_calls, validation_attempts, first_tool_choice ("required" or a tool name: the first model
-    call of a turn must call a tool), chat_model (a ready chat model, e.g. for plumbing tests)."""
+    call of a turn must call a tool), search_first (search the person's words, then answer from the
+    passages: see guards.SearchFirst), chat_model (a ready chat model, e.g. for plumbing tests)."""
 
     def __init__(self, settings: Settings | None = None, **overrides: Any):
         from agent.tools import ToolContext, as_tool, builtin_tools, user_tools
@@ -64,7 +65,7 @@ class Agent:
         )
 
         from agent.backends import make_chat_model
-        from agent.guards import FirstCallChoice, ValidateCalls
+        from agent.guards import FirstCallChoice, SearchFirst, ValidateCalls
         from agent.tools import is_side_effect
 
         model = self.options.get("chat_model") or make_chat_model(
@@ -76,6 +77,7 @@ class Agent:
             ModelCallLimitMiddleware(run_limit=self.options["max_model_calls"], exit_behavior="end"),
             ToolCallLimitMiddleware(run_limit=self.options["max_tool_calls"], exit_behavior="continue"),
             *([HumanInTheLoopMiddleware(interrupt_on=gated)] if confirm and gated else []),
+            *([SearchFirst()] if self.options.get("search_first", self.settings.search_first) else []),
             *([FirstCallChoice(self.options["first_tool_choice"])] if self.options.get("first_tool_choice") else []),
             ValidateCalls(self.options["validation_attempts"]),
             ToolErrorMiddleware(on_error=lambda exc, request: f"Error: {type(exc).__name__}: {exc}"),

@@ -26,7 +26,7 @@ class ToolSpec(BaseModel):
         return {"type": "function", "function": self.model_dump()}
 
     @classmethod
-    def from_openai(cls, tool: dict[str, Any]) -> "ToolSpec":
+    def from_openai(cls, tool: dict[str, Any]) -> ToolSpec:
         fn = tool.get("function", tool)
         return cls(name=fn["name"], description=fn.get("description", "") or "",
                    parameters=fn.get("parameters") or {"type": "object", "properties": {}})

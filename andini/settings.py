@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from pydantic_settings import TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 def _default_home() -> Path:
@@ -62,6 +66,8 @@ class Settings(BaseSettings):
     tools: list[str] = Field(default_factory=list,
                              description="Extra agent tools as 'module:function' import paths (JSON list in the environment).")
     confirm_side_effects: bool = Field(True, description="Ask the person before a tool with side effects runs.")
+    search_first: bool = Field(False, description="Search the documents with the person's words before "
+                               "the model answers, then answer from the passages (best for small models).")
 
     # API server
     api_token: str | None = Field(None, description="Bearer token for `andini serve`; required to serve.")

@@ -170,3 +170,24 @@ def test_tool_without_docstring_is_refused():
 
     with pytest.raises(AndiniError, match="no docstring"):
         as_tool(nodoc)
+
+
+def test_search_first_grounds_the_turn_in_the_persons_words(tmp_path):
+    """search_first: the person's words are searched (real retrieval) before the model speaks, and the
+    model's next call may only answer in text, from the passages it was given."""
+    from retrieval.ingest import ingest
+
+    doc = tmp_path / "oncall.md"
+    doc.write_text("# On-call\n\n## Paging\n\nPage the database team through the #db-oncall channel.\n")
+    assert ingest([doc]).ok
+    model = scripted(AIMessage("Page them in #db-oncall (oncall.md > Paging)."))
+    events = list(Agent(chat_model=model, search_first=True).stream("Who do I page for the database?"))
+
+    first_call = next(e for e in events if e.kind == "tool_call")
+    assert first_call.call.name == "search_knowledge_base"
+    assert first_call.call.arguments["query"] == "Who do I page for the database?"
+    result = next(e for e in events if e.kind == "tool_result")
+    assert "#db-oncall" in json.dumps(result.result)
+    assert len(model.calls) == 1 and model.calls[0]["tool_choice"] == "none"
+    assert "#db-oncall" in model.calls[0]["messages"][-1].content  # the passage reached the model
+    assert events[-1].kind == "final" and events[-1].text.startswith("Page them")

@@ -78,7 +78,7 @@ def build_agent(settings: Settings, first_search: bool = True) -> Any:
     """An agent for these settings; one per browser session, so concurrent turns never share state."""
     from agent.run import Agent
 
-    options = {"first_tool_choice": "search_knowledge_base"} if first_search else {}
+    options = {"search_first": True} if first_search else {}
     return Agent(settings=settings, **options)
 
 

@@ -7,8 +7,9 @@ train/serve parity: `finetune/` and `agent/` both render through here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from andini.schema import Message, ToolCall, ToolSpec
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from andini.formats import Segment
 from andini.schema import Message, ToolCall, ToolSpec
