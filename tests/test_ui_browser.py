@@ -115,7 +115,8 @@ def _ask_and_check_the_answer(page, url: str) -> None:
     box.fill("How do I start the chat UI?")
     box.press("Enter")
     answer = page.get_by_test_id("stChatMessage").nth(1)
-    answer.get_by_text("Sources", exact=True).wait_for(timeout=900_000)
+    # .first: while Streamlit swaps the streamed text for the final render, a stale copy can linger
+    answer.get_by_text("Sources", exact=True).first.wait_for(timeout=900_000)
     assert answer.get_by_test_id("stExpander").count() >= 1  # at least one tool step or citation
     citation = answer.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=".md")).first
     citation.locator("summary").click()
