@@ -18,37 +18,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from andini.errors import InputError
 from andini.schema import Example, Plan, plan_tool
-from eval.runs import RunWriter, new_run_dir, timing_summary
+from eval.runs import ModelRunConfig, RunWriter, new_run_dir, timing_summary
 
 PLAN_SYSTEM = ("You write plans. Call make_plan with the goal and a short list of concrete steps, "
                "each with a title of a few words.")
 
 
-class PlansConfig(BaseModel):
+class PlansConfig(ModelRunConfig):
     """What one `andini eval plans` run evaluates. Saved as the run's config.json."""
 
-    model_config = ConfigDict(extra="forbid")
     data: Path = Field(description="A CoPlan JSONL file (goal, script[, condition, updated_script]).")
-    backend: str | None = Field(None, description="local | tgi | openai; unset means the settings' backend.")
-    model: str | None = Field(None, description="Model folder or served model id.")
-    adapter: str | None = Field(None, description="LoRA adapter folder or served adapter id.")
-    constrained: bool = Field(True, description="Constrain output to the plan schema (local backend).")
     tool_choice: Literal["auto", "required"] = Field(
         "required", description="'required' (default) asks for the make_plan call outright: this scores "
                                 "plans, not the decision to plan; 'auto' lets the model answer in prose.")
-    limit: int | None = Field(None, ge=1, description="At most this many goals (the first ones).")
-    max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per plan.")
-    name: str | None = Field(None, description="A label for the run.")
-
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        base = Path(self.model).name if self.model else "default"
-        return base + (f"+{Path(self.adapter).name}" if self.adapter else "") + ("" if self.constrained else "-free")
 
 
 def extract_plan(calls: list[Any], content: str) -> tuple[Plan | None, str | None]:

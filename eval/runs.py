@@ -19,6 +19,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModelRunConfig(BaseModel):
+    """The options every model-scoring run shares: which model, how it decodes, how much, what label."""
+
+    model_config = ConfigDict(extra="forbid")
+    backend: str | None = Field(None, description="local | tgi | openai; unset means the settings' backend.")
+    model: str | None = Field(None, description="Model folder or served model id; unset means the default.")
+    adapter: str | None = Field(None, description="LoRA adapter folder (local) or served adapter id.")
+    constrained: bool = Field(True, description="Constrained decoding from the schemas (local backend).")
+    limit: int | None = Field(None, ge=1, description="At most this many items (per category), the first ones.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per item; unset means settings.")
+    name: str | None = Field(None, description="A label for the run; defaults to model, adapter and options.")
+
+    def label(self, *suffixes: str) -> str:
+        if self.name:
+            return self.name
+        parts = [Path(self.model).name if self.model else "default",
+                 f"+{Path(self.adapter).name}" if self.adapter else "",
+                 "" if self.constrained else "-free", *suffixes]
+        return "".join(parts)
+
 
 def runs_root() -> Path:
     """$ANDINI_HOME/runs."""

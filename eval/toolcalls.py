@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from andini.errors import InputError
 from andini.schema import Example, ToolCall
-from eval.runs import RunWriter, new_run_dir, timing_summary
+from eval.runs import ModelRunConfig, RunWriter, new_run_dir, timing_summary
 
 FORMATS = ("bfcl", "seal", "nestful", "andini")
 # The leaderboard's order; other BFCL categories found in a folder follow alphabetically.
@@ -27,33 +27,19 @@ BFCL_ORDER = ("simple_python", "multiple", "parallel", "parallel_multiple", "irr
 _BFCL_FILE = re.compile(r"BFCL_v\d+_(.+)\.json$")
 
 
-class ToolcallsConfig(BaseModel):
+class ToolcallsConfig(ModelRunConfig):
     """What one `andini eval toolcalls` run evaluates, and how. Saved as the run's config.json."""
 
-    model_config = ConfigDict(extra="forbid")
     data: Path = Field(description="A data file, or a BFCL folder of BFCL_v4_<category>.json files.")
     format: Literal["bfcl", "seal", "nestful", "andini"] = Field(description="Format of the data.")
-    backend: str | None = Field(None, description="local | tgi | openai; unset means the settings' backend.")
-    model: str | None = Field(None, description="Model folder or served model id; unset means the default.")
-    adapter: str | None = Field(None, description="LoRA adapter folder (local) or served adapter id.")
-    constrained: bool = Field(True, description="Constrained decoding from the tool schemas (local backend).")
     tool_choice: Literal["auto", "required"] = Field(
         "auto", description="'required' makes the model call a tool on every item: a diagnostic of call "
                             "quality apart from the decision to call (the local backend enforces it "
                             "through the grammar, so only with constrained decoding).")
-    limit: int | None = Field(None, ge=1, description="At most this many items per category (the first ones).")
-    max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per item; unset means settings.")
     categories: list[str] | None = Field(None, description="Only these BFCL categories (folder input).")
-    name: str | None = Field(None, description="A label for the run; defaults to model, adapter and options.")
 
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        parts = [Path(self.model).name if self.model else "default",
-                 f"+{Path(self.adapter).name}" if self.adapter else "",
-                 "" if self.constrained else "-free",
-                 "-required" if self.tool_choice == "required" else ""]
-        return "".join(parts)
+    def label(self, *suffixes: str) -> str:
+        return super().label("-required" if self.tool_choice == "required" else "", *suffixes)
 
 
 @dataclass
