@@ -52,6 +52,27 @@ def test_openapi_document_declares_the_bearer_scheme(server):
     assert {"401", "403", "413", "422", "429"} <= set(schema["paths"]["/v1/runs"]["post"]["responses"])
 
 
+def test_openapi_constraints_use_json_schema_keywords(server):
+    """pydantic writes a constraint it cannot place as a raw "ge"/"le", which JSON Schema ignores: a client
+    reading the document would then send values the server refuses (schemathesis found plan_id=0)."""
+    schema = httpx.get(f"{server.url}/openapi.json").json()
+    stray = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            stray.extend(f"{where}/{k}" for k in ("ge", "gt", "le", "lt") if k in node and where.split("/")[-1] != "properties")
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(schema, "")
+    assert not stray
+    plan_id = schema["components"]["schemas"]["TaskCreate"]["properties"]["plan_id"]["anyOf"][0]
+    assert plan_id["minimum"] == 1
+
+
 @pytest.mark.parametrize(("path", "body", "field"), [
     ("/v1/runs", {}, "body.intent"),
     ("/v1/runs", {"intent": "plan a trip", "confirm": [1]}, "body.confirm"),

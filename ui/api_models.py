@@ -28,7 +28,8 @@ def _whole_number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-Id = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_ID)]
+# Constraints before the validator: after it, pydantic writes them as "ge"/"le", which JSON Schema ignores.
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
 
 
 class Strict(BaseModel):
