@@ -107,8 +107,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", type=Path, help="a checkpoint folder to resume from (any process count)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    train_and_log(args)
+    try:
+        train_and_log(args)
+    finally:
+        close_process_group()
     return 0
+
+
+def close_process_group() -> None:
+    """Tear the process group down before exit: left to the interpreter's shutdown, gloo's worker
+    threads can be destroyed while still joinable and abort the process ("terminate called without an
+    active exception"), which turned a finished run into a failed one in CI."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
