@@ -97,9 +97,13 @@ def _data_check(args) -> int:
 
 def _finetune(args) -> int:
     from andini.cli import print_json
+    from finetune.distributed import close_process_group
     from finetune.train import finetune
 
-    manifest = finetune(args.config, resume=args.resume, progress=(lambda _: None) if args.json else print)
+    try:
+        manifest = finetune(args.config, resume=args.resume, progress=(lambda _: None) if args.json else print)
+    finally:
+        close_process_group()  # under accelerate launch / torchrun; a no-op in one process
     if args.merge:
         from finetune.export import export
 
