@@ -19,8 +19,10 @@ COLLECTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,61}[A-Za-z0-9]$"
 TaskStatus = Literal["todo", "doing", "done"]
 #: Conversation ids: letters, digits and . _ : - only.
 THREAD_ID = r"^[A-Za-z0-9_.:-]+$"
-#: Largest id SQLite stores (a signed 64-bit INTEGER).
-MAX_ID = 2**63 - 1
+#: Largest id a JSON client can send exactly (2**53 - 1, RFC 7493's I-JSON limit). SQLite would take up
+#: to 2**63 - 1, but that bound is not a double: a validator reading JSON numbers as floats accepts
+#: 2**63 + 191 under it, and the server then refuses it (schemathesis found this).
+MAX_ID = 2**53 - 1
 
 
 def _whole_number(value: Any) -> Any:
