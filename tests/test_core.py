@@ -43,6 +43,17 @@ def test_chatml_round_trip_and_masks():
     assert prompt_text(fmt, msgs[:1], tools).endswith("<|im_start|>assistant\n")
 
 
+def test_chatml_prompt_inlines_schema_references():
+    from andini.schema import plan_tool
+
+    prompt = prompt_text(get_format("chatml"), [Message(role="user", content="plan")], [plan_tool()])
+    listed = json.loads(prompt.split("<tools>\n")[1].split("\n</tools>")[0])
+    assert "$defs" not in prompt and "$ref" not in prompt
+    step = listed["parameters"]["properties"]["steps"]["items"]
+    assert step["required"] == ["title"] and "tool_call" in step["properties"]
+    assert "$defs" in plan_tool().parameters  # the declared schema, which the grammar and validation use, is kept
+
+
 def test_chatml_parse_rejects_broken_call():
     with pytest.raises(ValueError):
         get_format("chatml").parse("<tool_call>\n{\"name\": \"x\"")

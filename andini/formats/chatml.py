@@ -25,7 +25,19 @@ _CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 
 def compact_tools(tools: Sequence[ToolSpec]) -> str:
     """Tools as one JSON line each: compact, since every token of schema costs prompt length."""
-    return "\n".join(json.dumps(t.model_dump(), ensure_ascii=False, separators=(",", ":")) for t in tools)
+    return "\n".join(json.dumps({**t.model_dump(), "parameters": readable_schema(t.parameters)},
+                                ensure_ascii=False, separators=(",", ":")) for t in tools)
+
+
+def readable_schema(parameters: dict | None) -> dict | None:
+    """The schema as the model reads it: `$ref`s inlined, `$defs` dropped. A small model copies what it
+    reads, and the base SmolLM2 filled plan steps with "#/$defs/Step" until the token limit. Only the
+    prompt changes: the grammar and validation keep the schema as declared."""
+    if not parameters or "$defs" not in parameters:
+        return parameters
+    from langchain_core.utils.json_schema import dereference_refs  # handles cycles (they become {})
+
+    return {k: v for k, v in dereference_refs(parameters).items() if k != "$defs"}
 
 
 class ChatMLToolsFormat:
