@@ -10,6 +10,7 @@ write, so the BM25 index (kept outside Chroma) knows when it is out of step.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 PAGE = 5000  # rows per `get` when reading a whole collection
+#: chromadb's first client in a process is not safe to create from several threads at once (concurrent
+#: first searches in `andini serve` got "Could not connect to tenant"); later ones come from its cache.
+_CLIENT_LOCK = threading.Lock()
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
 
@@ -48,16 +52,18 @@ def client(settings: Settings | None = None) -> ClientAPI:
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
         try:
-            return chromadb.HttpClient(host=url.hostname or "127.0.0.1",
-                                       port=url.port or (443 if url.scheme == "https" else 8000),
-                                       ssl=url.scheme == "https", settings=chroma_settings)
+            with _CLIENT_LOCK:
+                return chromadb.HttpClient(host=url.hostname or "127.0.0.1",
+                                           port=url.port or (443 if url.scheme == "https" else 8000),
+                                           ssl=url.scheme == "https", settings=chroma_settings)
         except Exception as exc:
             raise AndiniError(f"no Chroma server answers at {settings.chroma_url} ({exc})",
                               hint="start one with `chroma run --path DIR --host 127.0.0.1 --port PORT`, "
                                    "or unset ANDINI_CHROMA_URL to use the embedded store") from None
     path = settings.home / "chroma"
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    with _CLIENT_LOCK:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
 def collection_name(collection: str | None, settings: Settings | None = None) -> str:

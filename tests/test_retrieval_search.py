@@ -110,3 +110,21 @@ def test_reciprocal_rank_fusion_orders_by_summed_reciprocal_ranks():
     fused = fuse([[("a", 9.0), ("b", 8.0), ("c", 7.0)], [("c", 1.0), ("a", 0.5)]], rrf_k=60)
     assert [cid for cid, _ in fused] == ["a", "c", "b"]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_first_store_use_from_many_threads_at_once(tmp_path):
+    """The API serves requests on a thread pool: the first Chroma client must come up once, whole, even
+    when 16 requests reach the store together (without the lock, 4 of 5 such starts raised here)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    from andini.settings import Settings
+    from retrieval import store
+
+    for trial in range(3):
+        settings = Settings(home=tmp_path / str(trial))
+        SharedSystemClient.clear_system_cache()  # a fresh process, as far as chromadb can tell
+        with ThreadPoolExecutor(16) as pool:
+            counts = list(pool.map(lambda _: store.get_collection("docs", settings).count(), range(16)))
+        assert counts == [0] * 16

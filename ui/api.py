@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -172,7 +171,6 @@ def _store_check() -> Check:
     try:
         from retrieval.store import health
 
-        _open_store_once()
         ok, detail = health()
         return Check(ok=ok, detail=detail)
     except Exception as exc:  # readiness reports any failure rather than failing itself
@@ -305,8 +303,6 @@ def _document_routes(app: FastAPI, settings: Settings) -> None:
         """
         from retrieval.ingest import ingest as ingest_paths
 
-        _open_store_once()
-
         folder = settings.home / "uploads" / (body.collection or settings.collection)
         folder.mkdir(parents=True, exist_ok=True)
         paths = [_save(folder, doc.name, doc.content) for doc in body.documents]
@@ -316,8 +312,6 @@ def _document_routes(app: FastAPI, settings: Settings) -> None:
     @app.get("/v1/documents", response_model=list[DocumentOut], tags=["documents"], responses=ERRORS)
     def list_documents(collection: str | None = Query(None, pattern=COLLECTION)) -> list[Any]:
         from retrieval.store import list_documents as listing
-
-        _open_store_once()
 
         return [_dump(d) for d in listing(collection=collection)]
 
@@ -329,27 +323,9 @@ def _document_routes(app: FastAPI, settings: Settings) -> None:
         """Search the ingested documents; each hit names its source and location."""
         from retrieval.search import search as run_search
 
-        _open_store_once()
-
         return [_dump(h) for h in run_search(q, k=k, mode=mode, collection=collection)]
 
 
-_STORE_OPENED = threading.Lock()
-_store_open = False
-
-
-def _open_store_once() -> None:
-    """Open the Chroma client once, alone: chromadb's first client in a process is not safe to create
-    from several threads at once (concurrent first searches got 'Could not connect to tenant')."""
-    global _store_open
-    if _store_open:
-        return
-    with _STORE_OPENED:
-        if not _store_open:
-            from retrieval.store import client
-
-            client()
-            _store_open = True
 
 
 def _save(folder: Path, name: str, content: str) -> Path:
