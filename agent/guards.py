@@ -9,13 +9,13 @@ middleware (ModelCallLimit, ToolCallLimit, ToolError), assembled in `agent.run`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
+from agent.messages import new_call_id
 from agent.validate import calls_error, tool_specs
 from andini.errors import AndiniError
 from andini.schema import ToolCall
@@ -80,7 +80,7 @@ class SearchFirst(AgentMiddleware):
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
         last = request.messages[-1] if request.messages else None
         if isinstance(last, HumanMessage) and any(t.name == self.tool_name for t in request.tools):
-            call = {"name": self.tool_name, "args": {"query": last.text}, "id": f"call_{uuid.uuid4().hex[:12]}",
+            call = {"name": self.tool_name, "args": {"query": last.text}, "id": new_call_id(),
                     "type": "tool_call"}
             return ModelResponse(result=[AIMessage(content="", tool_calls=[call])])
         if isinstance(last, ToolMessage) and last.name == self.tool_name:

@@ -27,10 +27,6 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
 def fixed_dataset(count: int, seq_len: int, vocab: int, seed: int) -> list[dict[str, list[int]]]:
     """Equal-length rows, every token labelled: each process's mean loss weighs the same, so the
     average over processes equals the one-process loss of the whole global batch."""

@@ -86,7 +86,7 @@ def ingest(paths: list[Path], collection: str | None = None, prune: bool = False
             if not marked:  # before the first write, so an interrupted run still invalidates BM25
                 store.bump_generation(coll)
                 marked = True
-            written, deleted = _write_file(coll, path, data, old, settings)
+            written, deleted = _write_file(coll, path, data, old, settings, chunker)
         except (LoadError, OSError) as exc:
             report.errors.append(FileError(path=str(path), reason=str(exc) if isinstance(exc, LoadError)
                                            else f"cannot read: {exc.strerror or exc}"))
@@ -128,7 +128,7 @@ def _is_complete(old: dict[str, dict], current_hash: str, chunker: str) -> bool:
 
 
 def _write_file(coll: Collection, path: Path, data: bytes, old: dict[str, dict],
-                settings: Settings) -> tuple[int, int]:
+                settings: Settings, chunker: str) -> tuple[int, int]:
     """Upsert the file's missing chunks, then delete its stale ones. Returns (written, deleted)."""
     from retrieval.embed import embed
 
@@ -137,7 +137,6 @@ def _write_file(coll: Collection, path: Path, data: bytes, old: dict[str, dict],
     if not chunks:
         raise LoadError("no text to index")
     source, now = str(path), datetime.now(UTC).isoformat(timespec="seconds")
-    chunker = chunker_signature(settings)
     ids = [chunk_id(source, doc.file_hash, c.index, chunker) for c in chunks]
     todo = [(cid, c) for cid, c in zip(ids, chunks, strict=True) if cid not in old]
     for start in range(0, len(todo), BATCH):
