@@ -126,5 +126,5 @@ def test_first_store_use_from_many_threads_at_once(tmp_path):
         settings = Settings(home=tmp_path / str(trial))
         SharedSystemClient.clear_system_cache()  # a fresh process, as far as chromadb can tell
         with ThreadPoolExecutor(16) as pool:
-            counts = list(pool.map(lambda _: store.get_collection("docs", settings).count(), range(16)))
+            counts = list(pool.map(lambda _, s=settings: store.get_collection("docs", s).count(), range(16)))
         assert counts == [0] * 16
