@@ -147,7 +147,7 @@ def _complete_local(messages: Sequence[Message], tools: list[ToolSpec], model: s
                     temperature: float) -> Completion:
     from agent.chat_local import pick_tools
     from agent.local import get_engine
-    from agent.validate import calls_error
+    from andini.calls import calls_error
 
     engine = get_engine(model, adapter)
     offered, required = pick_tools(tools, tool_choice)
@@ -168,7 +168,7 @@ def _complete_local(messages: Sequence[Message], tools: list[ToolSpec], model: s
 def _complete_remote(chat: Any, messages: Sequence[Message], tools: list[ToolSpec],
                      tool_choice: str | None) -> Completion:
     from agent.messages import to_langchain
-    from agent.validate import calls_error
+    from andini.calls import calls_error
 
     runnable = chat.bind_tools([t.openai() for t in tools], tool_choice=tool_choice) if tools else chat
     start, ttft, merged, chunks = time.perf_counter(), 0.0, None, 0

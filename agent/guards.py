@@ -16,7 +16,8 @@ from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResp
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from agent.messages import new_call_id
-from agent.validate import calls_error, tool_specs
+from agent.validate import tool_specs
+from andini.calls import calls_error
 from andini.errors import AndiniError
 from andini.schema import ToolCall
 

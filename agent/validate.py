@@ -1,31 +1,12 @@
-"""Checking a model's tool calls against the offered tools' JSON Schemas, before anything runs."""
+"""The agent's tools as `ToolSpec`s, so that its calls are checked by the one validator in
+`andini.calls` (the same that checks training data and scores evaluations) before anything runs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from andini.schema import ToolCall, ToolSpec
-
-
-def call_errors(call: ToolCall, tools: Sequence[ToolSpec]) -> list[str]:
-    """What is wrong with `call` (unknown tool, missing or mistyped arguments); empty when valid."""
-    import jsonschema
-
-    by_name = {t.name: t for t in tools}
-    if call.name not in by_name:
-        offered = ", ".join(sorted(by_name)) or "none"
-        return [f"unknown tool '{call.name}' (offered: {offered})"]
-    schema = by_name[call.name].parameters or {"type": "object"}
-    validator = jsonschema.Draft202012Validator(schema)
-    return [f"{call.name}: {'/'.join(map(str, e.absolute_path)) or 'arguments'}: {e.message}"
-            for e in sorted(validator.iter_errors(call.arguments), key=lambda e: list(e.path))]
-
-
-def calls_error(calls: Sequence[ToolCall], tools: Sequence[ToolSpec]) -> str | None:
-    """One message for all invalid calls, or None."""
-    problems = [p for c in calls for p in call_errors(c, tools)]
-    return "; ".join(problems) or None
+from andini.schema import ToolSpec
 
 
 def tool_specs(tools: Sequence[Any]) -> list[ToolSpec]:

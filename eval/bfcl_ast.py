@@ -22,11 +22,12 @@ Functions may be given in BFCL form (`dict`, `float`, `tuple`, `any`) or JSON Sc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from andini.calls import normalise_string
 
 # BFCL and JSON Schema type names -> the Python type a decoded value must have. `any` is checked as
 # a string, as the leaderboard does.
@@ -38,7 +39,6 @@ PY_TYPES: dict[str, type] = {
     "array": list, "tuple": list,
     "dict": dict, "object": dict,
 }
-_NORMALISE_RE = re.compile(r"[ ,./\-_*^]")
 OMITTED = ""  # the answer key's marker for "may be left out"
 
 
@@ -55,11 +55,6 @@ def _fail(error_type: str, error: str) -> Verdict:
 
 
 PASS = Verdict(valid=True)
-
-
-def normalise_string(text: str) -> str:
-    """Lower-case, drop spaces and `,./-_*^`, and treat ' as \" (the leaderboard's rule)."""
-    return _NORMALISE_RE.sub("", text).lower().replace("'", '"')
 
 
 def _answer_type(acceptable: Iterable[Any]) -> type | None:

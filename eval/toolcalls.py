@@ -1,7 +1,7 @@
 """`andini eval toolcalls`: ask a backend for tool calls on a data set and score every answer.
 
 BFCL items are scored with our BFCL-rule AST scorer (eval/bfcl_ast.py); Seal-Tools, NESTFUL and
-andini JSONL items with call-level precision/recall (eval/callmetrics.py). Every item also records
+andini JSONL items with call-level precision/recall (`andini.calls.match_calls`). Every item also records
 whether the output parsed, whether each call validates against its tool's JSON Schema, and its latency
 and token count. One model call per item (no agent loop): this measures the model, not the agent.
 """
@@ -71,23 +71,6 @@ def bfcl_files(folder: Path, categories: list[str] | None = None) -> list[Path]:
     return [found[c] for c in sorted(found, key=lambda c: (order.get(c, len(order)), c))]
 
 
-def _answers(data_file: Path) -> dict[str, tuple[int, list]] | None:
-    """id -> (line, ground truth) from possible_answer/ beside the data file; None when it is absent."""
-    from finetune.readers import json_records
-
-    path = data_file.parent / "possible_answer" / data_file.name
-    if not path.exists():
-        return None
-    answers = {}
-    for line, record in json_records(path):
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-            raise InputError("an answer record needs a string 'id'", path=path, line=line, field="id")
-        if not isinstance(record.get("ground_truth"), list):
-            raise InputError("missing or not a list", path=path, line=line, field="ground_truth")
-        answers[record["id"]] = (line, record["ground_truth"])
-    return answers
-
-
 def _checked(path: Path, fmt: str) -> Iterator[tuple[int, Example]]:
     from finetune.readers import iter_checked
 
@@ -100,9 +83,11 @@ def _checked(path: Path, fmt: str) -> Iterator[tuple[int, Example]]:
 def load_bfcl_file(path: Path, limit: int | None = None) -> list[EvalItem]:
     """Items of one BFCL category file joined with their answers; every id is checked both ways."""
     category = _BFCL_FILE.match(path.name).group(1) if _BFCL_FILE.match(path.name) else path.stem
-    answers = _answers(path)
+    from finetune.readers import bfcl_answer_path, bfcl_answers
+
+    answers = bfcl_answers(path)
     if answers is None and "irrelevance" not in category:
-        raise InputError("answers file not found", path=path.parent / "possible_answer" / path.name,
+        raise InputError("answers file not found", path=bfcl_answer_path(path),
                          hint=f"BFCL keeps the answer key of {path.name} in possible_answer/ beside it")
     items, seen = [], set()
     for line, example in _checked(path, "bfcl"):
@@ -117,7 +102,7 @@ def load_bfcl_file(path: Path, limit: int | None = None) -> list[EvalItem]:
     for answer_id, (line, _) in (answers or {}).items():
         if answer_id not in seen:
             raise InputError(f"answer for {answer_id!r}, which {path.name} does not have", field="id",
-                             path=path.parent / "possible_answer" / path.name, line=line)
+                             path=bfcl_answer_path(path), line=line)
     return items[:limit]
 
 
@@ -146,11 +131,12 @@ def load_items(config: ToolcallsConfig) -> list[EvalItem]:
 
 def score(item: EvalItem, calls: list[ToolCall], parse_error: str | None, fmt: str) -> dict[str, Any]:
     """Verdict, error type and reason (and call counts for multi-call formats) for one answer."""
+    from andini.calls import invalid_calls, match_calls
     from eval.bfcl_ast import score_item
-    from eval.callmetrics import match_calls, schema_errors
 
     example = item.example
-    result: dict[str, Any] = {"schema_errors": schema_errors(calls, example.tools)}
+    # NESTFUL references stand for results of earlier calls: any type, checked for presence.
+    result: dict[str, Any] = {"schema_errors": invalid_calls(calls, example.tools, references=fmt == "nestful")}
     if fmt == "bfcl":
         if parse_error and "irrelevance" not in item.category:
             return {**result, "passed": False, "error_type": "parse_error", "error": parse_error}
@@ -189,7 +175,7 @@ def summarise(records: list[dict[str, Any]], fmt: str) -> dict[str, Any]:
 
 
 def _metrics(rows: list[dict[str, Any]], fmt: str) -> dict[str, Any]:
-    from eval.callmetrics import Counts
+    from andini.calls import Counts
 
     n = len(rows)
     calls = sum(len(r["calls"]) for r in rows)

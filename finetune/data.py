@@ -21,7 +21,7 @@ from andini.schema import Example, Message
 from finetune.config import RunConfig
 from finetune.dedup import NearDuplicateIndex, normalize
 from finetune.readers import IRRELEVANT_REPLY, read_examples
-from finetune.validate import Problem, check_file, reason_kind
+from finetune.validate import Problem, check_file
 
 SPLITS = ("train", "val", "test")
 
@@ -80,7 +80,7 @@ class Builder:
             for example, problem in check_file(path, source.format, strict=self.strict):
                 if problem is not None:
                     self.problems.append(problem)
-                    self.removed["invalid"][reason_kind(problem.reason)] += 1
+                    self.removed["invalid"][problem.kind] += 1
                     continue
                 example.meta["source_file"] = path.name
                 parts = explode(example) if source.explode else [example]

@@ -2,29 +2,25 @@
 adapter, greedy, unconstrained (so the format itself is measured), prompts rendered by the same chat
 format as training.
 
-Scores per example: the output parses; every call validates against the offered tool's schema; the
-called names equal the target's (no call at all for irrelevance examples); calls equal the target
-exactly (names and arguments, order ignored). The eval package does the full BFCL-rule scoring; this
+Scores per example: the output parses; every call passes the one call validator (`andini.calls`);
+the called names equal the target's (no call at all for irrelevance examples); calls match the target
+exactly by `andini.calls.match_calls` (names and arguments, order ignored, BFCL string normalisation). The eval package does the full BFCL-rule scoring; this
 is the quick check a training run reports in its manifest.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from andini.calls import invalid_calls, match_calls
 from andini.schema import Example
 from finetune.render import segment_encoder
-from finetune.validate import example_problems
 
 
 def tool_examples(examples: list[Example], n: int) -> list[Example]:
-    """The first `n` examples that offer tools (calls or irrelevance), in file order."""
-    return [e for e in examples if e.tools][:n]
-
-
-def _call_key(calls: list[Any]) -> list[str]:
-    return sorted(json.dumps({"name": c.name, "arguments": c.arguments}, sort_keys=True) for c in calls)
+    """The first `n` examples that offer tools (calls or irrelevance), in file order. Plans are
+    scored by `andini eval plans`, so plan examples are left to it."""
+    return [e for e in examples if e.tools and e.target_plan is None][:n]
 
 
 def score(example: Example, text: str, fmt: Any) -> dict[str, bool]:
@@ -32,10 +28,11 @@ def score(example: Example, text: str, fmt: Any) -> dict[str, bool]:
         _, calls = fmt.parse(text)
     except (ValueError, TypeError):
         return {"parsed": False, "valid": False, "names": False, "exact": False}
-    predicted = example.model_copy(update={"target_calls": calls, "target_text": "-" if not calls else None})
-    valid = not example_problems(predicted)
+    valid = not invalid_calls(calls, example.tools, references=True)
     names = sorted(c.name for c in calls) == sorted(c.name for c in example.target_calls)
-    return {"parsed": True, "valid": valid, "names": names, "exact": _call_key(calls) == _call_key(example.target_calls)}
+    return {"parsed": True, "valid": valid, "names": names,
+            "exact": match_calls(calls, example.target_calls, references=True,
+                                 expected_labels=example.meta.get("labels")).exact}
 
 
 def generate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example], batch: int = 8,

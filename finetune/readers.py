@@ -162,11 +162,32 @@ def bfcl_category(path: Path) -> str:
     return match.group(1) if match else path.stem
 
 
+def bfcl_answer_path(data_file: Path) -> Path:
+    """Where BFCL keeps a category file's answer key: possible_answer/ beside it, same name."""
+    return data_file.parent / "possible_answer" / data_file.name
+
+
+def bfcl_answers(data_file: Path) -> dict[str, tuple[int, list]] | None:
+    """id -> (line, ground truth) from a BFCL file's answer key; None when the key is absent
+    (irrelevance categories have none). The one reader of possible_answer/, for training and scoring."""
+    path = bfcl_answer_path(data_file)
+    if not path.exists():
+        return None
+    stat = path.stat()
+    return _read_bfcl_answers(path, stat.st_mtime_ns, stat.st_size)
+
+
 @lru_cache(maxsize=32)
-def _bfcl_answers(answer_path: Path) -> dict[str, list]:
-    if not answer_path.exists():
-        return {}
-    return {rec["id"]: rec["ground_truth"] for _, rec in json_records(answer_path)}
+def _read_bfcl_answers(path: Path, mtime_ns: int, size: int) -> dict[str, tuple[int, list]]:
+    """Cached by modification time and size too, so an edited key is read again."""
+    answers = {}
+    for line, record in json_records(path):
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            raise InputError("an answer record needs a string 'id'", path=path, line=line, field="id")
+        if not isinstance(record.get("ground_truth"), list):
+            raise InputError("missing or not a list", path=path, line=line, field="ground_truth")
+        answers[record["id"]] = (line, record["ground_truth"])
+    return answers
 
 
 def first_acceptable_call(truth: dict[str, dict[str, list]]) -> ToolCall:
@@ -188,7 +209,7 @@ def _first_values(options_by_arg: dict[str, Any]) -> dict[str, Any]:
 
 def _bfcl(path: Path) -> Iterator[tuple[int, Example]]:
     category = bfcl_category(path)
-    answers = _bfcl_answers(path.parent / "possible_answer" / path.name)
+    answers = {rid: truth for rid, (_, truth) in (bfcl_answers(path) or {}).items()}
     for line, rec in json_records(path):
         yield line, _guard(line, path, lambda rec=rec: _bfcl_record(rec, category, answers))
 
@@ -351,7 +372,6 @@ def _seal_record(rec: dict, docs: dict[str, ToolSpec], default_id: str) -> Examp
 # ---------------------------------------------------------------- NESTFUL
 
 _NESTFUL_PARAM_KEYS = ("path_parameters", "query_parameters", "parameters", "arguments")
-NESTFUL_REF = re.compile(r"^\$var\d+(\.[^$]*)?\$$")
 
 
 @lru_cache(maxsize=8)

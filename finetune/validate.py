@@ -1,5 +1,6 @@
-"""Record validation: every target call names an offered tool, has its required arguments, and its
-arguments validate against that tool's JSON Schema (the `jsonschema` library, Draft 2020-12).
+"""Record validation: every offered tool's schema is a JSON Schema, and every target call passes the
+one call validator (`andini.calls`, which the agent and the evaluator use too): it names an offered
+tool, has its required arguments, and its arguments validate against that tool's schema.
 
 NESTFUL arguments may hold references to earlier results (`$var1.x$`); their value is only known at
 run time, so such arguments are checked for presence, not type.
@@ -7,16 +8,16 @@ run time, so such arguments are checked for presence, not type.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from andini.calls import call_problems
 from andini.errors import InputError
-from andini.schema import Example, ToolSpec
-from finetune.readers import NESTFUL_REF, iter_checked
+from andini.schema import Example
+from finetune.readers import iter_checked
 
 
 class Problem(BaseModel):
@@ -26,46 +27,37 @@ class Problem(BaseModel):
     line: int | None = Field(None, description="1-based line where the record starts.")
     field: str | None = Field(None, description="Field at fault, e.g. target_calls[0].arguments.unit.")
     reason: str = Field(description="What is wrong.")
+    kind: str = Field("record", description="The rule broken, to count problems by: a JSON Schema keyword "
+                                            "('type', 'enum', 'required', ...), 'unknown_tool', 'schema' "
+                                            "(a tool's own schema), 'target' or 'record' (unreadable).")
 
     def __str__(self) -> str:
         return str(InputError(self.reason, path=self.path, line=self.line, field=self.field))
 
 
-def _validator(tool: ToolSpec):
+def example_problems(example: Example) -> list[tuple[str, str, str]]:
+    """(field, reason, kind) for everything wrong with one example; empty when it is usable."""
     from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(tool.parameters)
-
-
-def example_problems(example: Example) -> list[tuple[str, str]]:
-    """(field, reason) for everything wrong with one example; empty when it is usable."""
     from jsonschema.exceptions import SchemaError
 
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str, str]] = []
     if not example.target_calls and example.target_plan is None and not example.target_text:
-        problems.append(("target", "no target: needs tool calls, a plan or a text answer"))
-    tools = {t.name: t for t in example.tools}
+        problems.append(("target", "no target: needs tool calls, a plan or a text answer", "target"))
+    tools = list(example.tools)
     for i, tool in enumerate(example.tools):
         try:
-            _validator(tool).check_schema(tool.parameters)
+            Draft202012Validator.check_schema(tool.parameters)
         except SchemaError as exc:
-            problems.append((f"tools[{i}].parameters", f"not a valid JSON Schema: {exc.message}"))
-            tools.pop(tool.name, None)
+            problems.append((f"tools[{i}].parameters", f"{tool.name}: not a valid JSON Schema: {exc.message}",
+                             "schema"))
+            tools.remove(tool)
+    invalid = {t.name for t in example.tools} - {t.name for t in tools}
     for i, call in enumerate(example.target_calls):
-        where = f"target_calls[{i}]"
-        if call.name not in tools:
-            problems.append((f"{where}.name", f"calls {call.name!r}, which is not an offered tool"))
-            continue
-        args = {k: v for k, v in call.arguments.items() if not (isinstance(v, str) and NESTFUL_REF.match(v))}
-        schema_required = tools[call.name].parameters.get("required") or []
-        for name in schema_required:
-            if name not in call.arguments:
-                problems.append((f"{where}.arguments.{name}", "required argument missing"))
-        for err in _validator(tools[call.name]).iter_errors(args):
-            if err.validator == "required":
-                continue  # reported above, references included
-            loc = ".".join(str(p) for p in err.absolute_path)
-            problems.append((f"{where}.arguments{'.' + loc if loc else ''}", err.message[:200]))
+        if call.name in invalid:
+            continue  # its tool's schema is reported above
+        for problem in call_problems(call, tools, references=True):
+            field = f"target_calls[{i}]." + (f"arguments.{problem.argument}" if problem.argument else "name")
+            problems.append((field, str(problem), problem.rule))
     return problems
 
 
@@ -79,18 +71,11 @@ def check_file(path: Path | str, fmt: str, strict: bool = False) -> Iterator[tup
             if not found:
                 yield item, None
                 continue
-            field, reason = found[0]
-            problem = Problem(path=str(path), line=line, field=field, reason=reason)
+            field, reason, kind = found[0]
+            problem = Problem(path=str(path), line=line, field=field, reason=reason, kind=kind)
         if strict:
             raise InputError(problem.reason, path=problem.path, line=problem.line, field=problem.field)
         yield None, problem
-
-
-def reason_kind(reason: str) -> str:
-    """A reason without the offending value, to count problems by kind."""
-    reason = re.sub(r"^tool '.*' is not", "tool is not", reason)
-    reason = re.sub(r"^.* is not (of type|one of)", r"value is not \1", reason)
-    return reason.split(":")[0][:80]
 
 
 def _reason(err: InputError) -> str:
@@ -107,6 +92,6 @@ def check_report(path: Path | str, fmt: str, strict: bool = False, limit: int = 
             ok += 1
         else:
             problems.append(problem)
-    reasons = Counter(reason_kind(p.reason) for p in problems)
+    reasons = Counter(p.kind for p in problems)
     return {"file": str(path), "format": fmt, "valid": ok, "invalid": len(problems),
             "by_reason": dict(reasons.most_common()), "problems": [p.model_dump() for p in problems[:limit]]}

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from agent.backends import complete
-from agent.validate import calls_error
+from andini.calls import calls_error
 from andini.schema import Message, Plan, ToolSpec, plan_tool
 
 pytestmark = pytest.mark.slow

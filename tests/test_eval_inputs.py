@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from andini.calls import invalid_calls, match_calls
 from andini.cli import main
 from andini.errors import InputError
 from andini.schema import Example, Message, ToolCall, ToolSpec
-from eval.callmetrics import match_calls, schema_errors
 from eval.toolcalls import EvalItem, ToolcallsConfig, load_items, score
 
 
@@ -130,8 +130,8 @@ def test_no_call_expected_and_schema_validity():
     assert score(item, [], None, "andini")["passed"]
     called = score(item, [ToolCall(name="add", arguments={"a": "one"})], None, "andini")
     assert called["error_type"] == "irrelevance:called"
-    assert called["schema_errors"] == ["add: a: 'one' is not of type 'integer'"]
-    assert schema_errors([ToolCall(name="mul", arguments={})], [tool]) == ["mul: not an offered function"]
+    assert called["schema_errors"] == ["add: argument 'a': 'one' is not of type 'integer'"]
+    assert invalid_calls([ToolCall(name="mul", arguments={})], [tool]) == ["mul: not an offered tool (offered: add)"]
     assert match_calls([], []).exact
 
 
