@@ -12,8 +12,8 @@ import uvicorn
 from agent.events import Event
 from andini.schema import ToolCall
 from andini.settings import get_settings
-from ui.api import create_app
-from ui.api_runs import AgentRunner
+from ui.api.runs import AgentRunner
+from ui.api.server import create_app
 
 CALL = ToolCall(name="create_task", arguments={"title": "water the plants"})
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ui.launch import APP, streamlit_command
+from ui.app.launch import APP, streamlit_command
 
 
 def test_command_runs_the_app_headless_without_usage_stats():

@@ -14,14 +14,14 @@ pytest.importorskip("agent.run", reason="the agent package has not landed yet")
 
 def ui_on_real_agent(monkeypatch, *script):
     """The app with `agent.run.Agent` driven by `script`; returns (AppTest, model)."""
-    import ui.services
+    import ui.app.services
     from agent.run import Agent
 
     model = ScriptedChatModel(script=list(script), calls=[])
     at = app_test(monkeypatch)
-    monkeypatch.setattr(ui.services, "build_agent",
+    monkeypatch.setattr(ui.app.services, "build_agent",
                         lambda settings, first_search=True: Agent(settings=settings, chat_model=model))
-    monkeypatch.setattr(ui.services, "_load_local_model", lambda name, adapter: True)  # not used here
+    monkeypatch.setattr(ui.app.services, "_load_local_model", lambda name, adapter: True)  # not used here
     return at.run(), model
 
 

@@ -1,5 +1,5 @@
 """Helpers for the UI tests: a scripted agent (plumbing only: it proves the pages draw and route
-events, never that the agent works) and an AppTest factory for ui/app.py."""
+events, never that the agent works) and an AppTest factory for ui/app/main.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from agent.events import Event
 from andini.schema import Plan, Source, Step, ToolCall
 
-APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+APP = Path(__file__).resolve().parent.parent / "ui" / "app" / "main.py"
 
 
 class ScriptedAgent:
@@ -61,19 +61,19 @@ class ScriptedAgent:
 
 
 def app_test(monkeypatch, agent: ScriptedAgent | None = None):
-    """An AppTest of ui/app.py with the bundled-docs ingest off and, when given, a scripted agent."""
+    """An AppTest of ui/app/main.py with the bundled-docs ingest off and, when given, a scripted agent."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    import ui.services
+    import ui.app.services
 
     st.cache_resource.clear()
     st.cache_data.clear()
-    monkeypatch.setattr(ui.services, "bundled_docs_dir", lambda: None)
+    monkeypatch.setattr(ui.app.services, "bundled_docs_dir", lambda: None)
     if agent is not None:
         built: list = []
         agent.settings_seen = built  # type: ignore[attr-defined]
-        monkeypatch.setattr(ui.services, "build_agent",
+        monkeypatch.setattr(ui.app.services, "build_agent",
                             lambda settings, first_search=True: built.append(settings) or agent)
-        monkeypatch.setattr(ui.services, "_load_local_model", lambda model, adapter: True)
+        monkeypatch.setattr(ui.app.services, "_load_local_model", lambda model, adapter: True)
     return AppTest.from_file(str(APP), default_timeout=60)

@@ -17,12 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from ui.launch import main
+    from ui.app.launch import main
 
     return main(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ui.api import main
+    from ui.api.server import main
 
     return main(args)

@@ -9,8 +9,8 @@ from typing import Any
 
 import streamlit as st
 
-from ui import services
-from ui.render import show_error
+from ui.app import services
+from ui.app.render import show_error
 
 
 def numbers(mapping: Any) -> dict[str, float]:

@@ -1,13 +1,13 @@
 """The Streamlit entry point (`andini ui` runs it): page set-up, navigation and the settings sidebar.
 
-Each page lives in ui/views/ and calls the public functions of agent/, retrieval/ and eval/.
+Each page lives in ui/app/views/ and calls the public functions of agent/, retrieval/ and eval/.
 """
 
 from pathlib import Path
 
 import streamlit as st
 
-from ui.sidebar import render_settings
+from ui.app.sidebar import render_settings
 
 VIEWS = Path(__file__).resolve().parent / "views"
 

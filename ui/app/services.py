@@ -24,7 +24,7 @@ OVERRIDES_KEY = "settings_overrides"
 
 def bundled_docs_dir() -> Path | None:
     """The repository's docs/ folder (the demo's knowledge base), or None when installed without it."""
-    docs = Path(__file__).resolve().parent.parent / "docs"
+    docs = Path(__file__).resolve().parents[2] / "docs"
     return docs if docs.is_dir() and any(docs.glob("*.md")) else None
 
 

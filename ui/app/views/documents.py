@@ -8,8 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from andini.settings import get_settings
-from ui import services
-from ui.render import show_error
+from ui.app import services
+from ui.app.render import show_error
 
 TYPES = ["md", "txt", "pdf", "html", "htm"]
 

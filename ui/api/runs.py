@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from andini.errors import AndiniError
 from andini.schema import ToolCall
-from ui.api_models import RunResult, ToolCallRecord
+from ui.api.models import RunResult, ToolCallRecord
 
 if TYPE_CHECKING:
     from agent.events import Event

@@ -1,4 +1,4 @@
-"""`andini ui`: run the Streamlit app (ui/app.py) on the embedded default.
+"""`andini ui`: run the Streamlit app (ui/app/main.py) on the embedded default.
 
 Streamlit replaces this process (`python -m streamlit run ...`, same interpreter), headless, without usage
 statistics, on ANDINI_UI_PORT unless --port says otherwise. The app itself indexes the project docs on
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from andini.errors import AndiniError
 
-APP = Path(__file__).resolve().parent / "app.py"
+APP = Path(__file__).resolve().parent / "main.py"
 
 
 def streamlit_command(port: int, host: str, no_ingest: bool = False) -> list[str]:

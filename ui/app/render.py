@@ -213,7 +213,7 @@ def show_plan(plan: Plan, plan_id: int | None, key: str) -> None:
 
 
 def _plan_to_tasks(plan: Plan, plan_id: int | None, key: str) -> None:
-    from ui.services import describe_error
+    from ui.app.services import describe_error
 
     try:
         from agent.plans import PlanStore

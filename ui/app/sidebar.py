@@ -10,8 +10,8 @@ import streamlit as st
 
 from andini.errors import AndiniError
 from andini.settings import get_settings
-from ui import services
-from ui.render import show_error
+from ui.app import services
+from ui.app.render import show_error
 
 BACKENDS = {"local": "Local (embedded)", "tgi": "TGI server", "openai": "OpenAI-compatible server"}
 MODES = ("hybrid", "dense", "bm25")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import services
-from ui.render import show_error, show_plan
+from ui.app import services
+from ui.app.render import show_error, show_plan
 
 STATUSES = ("todo", "doing", "done")
 

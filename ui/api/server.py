@@ -3,7 +3,7 @@
 Programs use it to do what a person does in the chat: run an intent and get the plan and tool calls as
 JSON (or stream the agent's events as server-sent events), read plans and tasks, ingest documents and
 search them. Every route except /health needs `Authorization: Bearer $ANDINI_API_TOKEN`; see
-ui/api_guard.py for the token, size and rate limits. Routes are thin: each calls one library function.
+ui/api/guard.py for the token, size and rate limits. Routes are thin: each calls one library function.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from andini import __version__
 from andini.errors import AndiniError, InputError
 from andini.settings import Settings, get_settings
-from ui import api_guard
-from ui.api_models import (
+from ui.api import guard
+from ui.api.models import (
     COLLECTION,
     MAX_ID,
     THREAD_ID,
@@ -47,7 +47,7 @@ from ui.api_models import (
     TaskStatus,
     TaskUpdate,
 )
-from ui.api_runs import AgentRunner, fold, sse_messages
+from ui.api.runs import AgentRunner, fold, sse_messages
 
 ERRORS = {400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
           422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, runner: AgentRunner | None = No
     _run_routes(app, runner)
     _plan_task_routes(app)
     _document_routes(app, settings)
-    api_guard.install(app, token=token, rate_limit=settings.api_rate_limit,
+    guard.install(app, token=token, rate_limit=settings.api_rate_limit,
                       max_body_bytes=settings.api_max_body_bytes)
     app.openapi = _openapi_with_security(app)
     return app
@@ -98,7 +98,7 @@ def _openapi_with_security(app: FastAPI):
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
             schema["components"].setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
-            app.openapi_schema = api_guard.document_security(schema)
+            app.openapi_schema = guard.document_security(schema)
         return app.openapi_schema
 
     return openapi

@@ -1,7 +1,7 @@
 """Chat: ask, watch the agent search and call tools, and get an answer with its sources or a plan.
 
 The page keeps each conversation as turns of events (`agent.events.Event`) in the session, draws them
-with `ui.render`, and asks the agent for everything else: streaming a turn, resuming after a
+with `ui.app.render`, and asks the agent for everything else: streaming a turn, resuming after a
 confirmation, and the thread list (`agent.threads`), which outlives the session.
 """
 
@@ -16,7 +16,7 @@ import streamlit as st
 from agent.events import Event
 from andini.schema import ToolCall
 from andini.settings import get_settings
-from ui import render, services
+from ui.app import render, services
 
 EXAMPLES = ("How do I ingest a folder of documents?",
             "Plan the steps to fine-tune a small model on my own tool-calling data.",
