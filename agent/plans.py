@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent import db as agent_db
+from agent import storage
 from agent.tasks import Task, TaskStore
 from andini.errors import AndiniError
 from andini.schema import Plan
@@ -23,17 +24,20 @@ class PlanInfo(BaseModel):
 
 class PlanStore:
     def __init__(self, path: Path | str | None = None):
-        self.path = path
-        self.db = agent_db.connect(path)
+        self.path = Path(path) if path else storage.default_path()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return storage.connect(self.path)
 
     def save(self, plan: Plan | dict, thread_id: str | None = None) -> int:
         try:
             plan = plan if isinstance(plan, Plan) else Plan.model_validate(plan)
         except ValidationError as exc:
             raise AndiniError(f"Not a valid plan: {exc}") from exc
-        with agent_db.transaction(self.db):
+        with storage.transaction(self.db):
             cur = self.db.execute("INSERT INTO plans (goal, body, thread_id, created_at) VALUES (?, ?, ?, ?)",
-                                  (plan.goal, plan.model_dump_json(exclude_none=True), thread_id, agent_db.now()))
+                                  (plan.goal, plan.model_dump_json(exclude_none=True), thread_id, storage.now()))
         return int(cur.lastrowid)
 
     def list(self) -> list[PlanInfo]:
@@ -61,8 +65,8 @@ class PlanStore:
         """One task per step, all in one transaction: either every step becomes a task or none does."""
         plan = self.get(plan_id)
         tasks = TaskStore(self.path)
-        stamp = agent_db.now()
-        with agent_db.transaction(tasks.db):
+        stamp = storage.now()
+        with storage.transaction(tasks.db):
             ids = [tasks.db.execute(
                 "INSERT INTO tasks (title, detail, status, plan_id, created_at, updated_at) "
                 "VALUES (?, ?, 'todo', ?, ?, ?)", (step.title, step.detail, plan_id, stamp, stamp)).lastrowid

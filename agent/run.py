@@ -4,18 +4,18 @@ One turn: the model answers or calls tools (grammar-constrained on `local`); cal
 anything runs (guards.ValidateCalls); tools that change things wait for the person's yes
 (HumanInTheLoopMiddleware: a `confirm` event, then `Agent.resume`); a tool that raises returns its error
 to the model (ToolErrorMiddleware); model and tool calls are capped per turn. Threads persist in a
-LangGraph SQLite checkpointer under $ANDINI_HOME.
+LangGraph SQLite checkpointer in the agent's one file (agent.storage).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from agent import storage
 from agent.events import Event
 from andini.errors import AndiniError
 from andini.schema import Plan, ToolCall
@@ -83,14 +83,14 @@ class Agent:
             ToolErrorMiddleware(on_error=lambda exc, request: f"Error: {type(exc).__name__}: {exc}"),
         ]
         return create_agent(model, self.tools, system_prompt=SYSTEM_PROMPT, middleware=middleware,
-                            checkpointer=checkpointer(self.settings))
+                            checkpointer=storage.checkpointer(self.settings.path("agent.db")))
 
     def stream(self, intent: str, thread_id: str | None = None) -> Iterator[Event]:
         """One turn for `intent`; ends with one `final`, `error` or `confirm` event."""
         from agent import threads
 
         thread_id = thread_id or uuid.uuid4().hex[:12]
-        threads.touch(thread_id, title=intent)
+        threads.touch(thread_id, title=intent, path=self.settings.path("agent.db"))
         yield from self._run({"messages": [{"role": "user", "content": intent}]}, thread_id)
 
     def resume(self, thread_id: str, approve: bool) -> Iterator[Event]:
@@ -131,14 +131,6 @@ class Agent:
 
 def _config(thread_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
-
-
-def checkpointer(settings: Settings | None = None) -> Any:
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    settings = settings or get_settings()
-    conn = sqlite3.connect(str(settings.path("threads.db")), check_same_thread=False, timeout=30)
-    return SqliteSaver(conn)
 
 
 class _Turn:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agent import db as agent_db
+from agent import storage
 from andini.errors import AndiniError
 
 TaskStatus = Literal["todo", "doing", "done"]
@@ -28,13 +29,18 @@ class Task(BaseModel):
 
 class TaskStore:
     def __init__(self, path: Path | str | None = None):
-        self.db = agent_db.connect(path)
+        self.path = Path(path) if path else storage.default_path()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The calling thread's connection (a store may be made in one thread and used in another)."""
+        return storage.connect(self.path)
 
     def create(self, title: str, detail: str = "", plan_id: int | None = None) -> Task:
         if not title.strip():
             raise AndiniError("A task needs a non-empty title.")
-        stamp = agent_db.now()
-        with agent_db.transaction(self.db):
+        stamp = storage.now()
+        with storage.transaction(self.db):
             cur = self.db.execute(
                 "INSERT INTO tasks (title, detail, status, plan_id, created_at, updated_at) "
                 "VALUES (?, ?, 'todo', ?, ?, ?)", (title.strip(), detail, plan_id, stamp, stamp))
@@ -60,8 +66,8 @@ class TaskStore:
             raise AndiniError(f"Cannot change {', '.join(sorted(unknown))} of a task.",
                               hint=f"editable fields: {', '.join(sorted(_EDITABLE))}")
         current = self.get(task_id)
-        updated = Task(**{**current.model_dump(), **fields, "updated_at": agent_db.now()})  # validates
-        with agent_db.transaction(self.db):
+        updated = Task(**{**current.model_dump(), **fields, "updated_at": storage.now()})  # validates
+        with storage.transaction(self.db):
             self.db.execute("UPDATE tasks SET title=?, detail=?, status=?, plan_id=?, updated_at=? WHERE id=?",
                             (updated.title, updated.detail, updated.status, updated.plan_id,
                              updated.updated_at, task_id))
@@ -69,5 +75,5 @@ class TaskStore:
 
     def delete(self, task_id: int) -> None:
         self.get(task_id)
-        with agent_db.transaction(self.db):
+        with storage.transaction(self.db):
             self.db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))

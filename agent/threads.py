@@ -1,10 +1,14 @@
-"""Conversation threads: titles in the agent's SQLite file, messages in the LangGraph checkpointer."""
+"""Conversation threads: titles in the `threads` table, messages in the LangGraph checkpointer, both in
+the agent's one SQLite file (`agent.storage`)."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 
-from agent import db as agent_db
+from agent import storage
 from andini.errors import AndiniError
 from andini.schema import Message
 
@@ -17,50 +21,47 @@ class ThreadInfo(BaseModel):
     updated_at: str = Field(description="ISO time of the last turn (UTC).")
 
 
-def touch(thread_id: str, title: str = "") -> None:
+def touch(thread_id: str, title: str = "", path: Path | None = None) -> None:
     """Record a turn on the thread; the first intent becomes its title."""
-    stamp = agent_db.now()
-    db = agent_db.connect()
-    with agent_db.transaction(db):
+    stamp = storage.now()
+    db = storage.connect(path)
+    with storage.transaction(db):
         db.execute("INSERT INTO threads (thread_id, title, created_at, updated_at) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT(thread_id) DO UPDATE SET updated_at = excluded.updated_at",
                    (thread_id, " ".join(title.split())[:TITLE_CHARS], stamp, stamp))
 
 
 def list_threads() -> list[ThreadInfo]:
-    rows = agent_db.connect().execute("SELECT thread_id, title, updated_at FROM threads ORDER BY updated_at DESC")
+    rows = storage.connect().execute("SELECT thread_id, title, updated_at FROM threads ORDER BY updated_at DESC")
     return [ThreadInfo(**dict(r)) for r in rows]
 
 
-def _require(db, thread_id: str) -> None:
+def _require(db: sqlite3.Connection, thread_id: str) -> None:
     if db.execute("SELECT 1 FROM threads WHERE thread_id = ?", (thread_id,)).fetchone() is None:
         raise AndiniError(f"No thread {thread_id}.", hint="list threads to see their ids")
 
 
 def rename_thread(thread_id: str, title: str) -> None:
-    db = agent_db.connect()
+    db = storage.connect()
     _require(db, thread_id)
-    with agent_db.transaction(db):
+    with storage.transaction(db):
         db.execute("UPDATE threads SET title = ? WHERE thread_id = ?", (title.strip()[:TITLE_CHARS], thread_id))
 
 
 def delete_thread(thread_id: str) -> None:
     """Forget the thread: its title and every checkpoint of it."""
-    from agent.run import checkpointer
-
-    db = agent_db.connect()
+    db = storage.connect()
     _require(db, thread_id)
-    checkpointer().delete_thread(thread_id)
-    with agent_db.transaction(db):
+    storage.checkpointer().delete_thread(thread_id)
+    with storage.transaction(db):
         db.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,))
 
 
 def history(thread_id: str) -> list[Message]:
     """The thread's messages, oldest first (system prompt excluded)."""
     from agent.messages import from_langchain
-    from agent.run import checkpointer
 
-    saved = checkpointer().get_tuple({"configurable": {"thread_id": thread_id}})
+    saved = storage.checkpointer().get_tuple({"configurable": {"thread_id": thread_id}})
     if saved is None:
         return []
     return from_langchain(saved.checkpoint.get("channel_values", {}).get("messages", []))

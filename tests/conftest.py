@@ -33,6 +33,9 @@ def andini_home(tmp_path, monkeypatch, model_cache) -> Path:
     monkeypatch.setenv("ANDINI_HOME", str(home))
     get_settings.cache_clear()
     yield home
+    from agent import storage
+
+    storage.close_all()  # the next test has another ANDINI_HOME
     get_settings.cache_clear()
 
 

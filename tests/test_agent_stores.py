@@ -1,15 +1,18 @@
-"""Task and plan stores on real SQLite: migrations, validation, export, atomic writes."""
+"""The agent's one SQLite file on real SQLite: migrations (an older threads.db adopted), connections per
+thread, task and plan stores (validation, export, atomic writes)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 import yaml
 
-from agent import db as agent_db
+from agent import storage
 from agent.plans import PlanStore
 from agent.tasks import TaskStore
 from andini.errors import AndiniError
@@ -41,26 +44,27 @@ def test_tasks_crud(andini_home):
 
 def test_migrations_are_numbered_recorded_and_run_once(tmp_path):
     path = tmp_path / "a.db"
-    db = agent_db.connect(path)
+    db = storage.open_db(path)
     names = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY name")]
-    assert names == [name for name, _ in agent_db.MIGRATIONS]
+    assert names == [name for name, _ in storage.MIGRATIONS]
     assert names[0].startswith("001_")
-    assert agent_db.migrate(db) == []  # nothing pending the second time
+    assert storage.migrate(db) == []  # nothing pending the second time
+    db.close()
     TaskStore(path).create("kept")
     assert TaskStore(path).list()[0].title == "kept"  # reopening does not re-run migrations
 
 
 def test_failed_migration_leaves_the_previous_version(tmp_path, monkeypatch):
     path = tmp_path / "a.db"
-    agent_db.connect(path).close()
+    storage.open_db(path).close()
 
     def broken(db):
         db.execute("CREATE TABLE half (x)")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(agent_db, "MIGRATIONS", [*agent_db.MIGRATIONS, ("999_broken", broken)])
+    monkeypatch.setattr(storage, "MIGRATIONS", [*storage.MIGRATIONS, ("999_broken", broken)])
     with pytest.raises(RuntimeError):
-        agent_db.connect(path)
+        storage.open_db(path)
     import sqlite3
 
     raw = sqlite3.connect(path)
@@ -74,13 +78,13 @@ def test_killed_process_leaves_no_half_written_task(tmp_path):
     TaskStore(path).create("before")
     code = f"""
 import os
-from agent import db as agent_db
-db = agent_db.connect({str(path)!r})
+from agent import storage
+db = storage.open_db({str(path)!r})
 db.execute("BEGIN IMMEDIATE")
 db.execute("INSERT INTO tasks (title, detail, status, created_at, updated_at) VALUES ('half', '', 'todo', 'x', 'x')")
 os._exit(9)
 """
-    result = subprocess.run([sys.executable, "-c", code], cwd=str(agent_db.Path(__file__).parent.parent))
+    result = subprocess.run([sys.executable, "-c", code], cwd=str(Path(__file__).parent.parent))
     assert result.returncode == 9
     assert [t.title for t in TaskStore(path).list()] == ["before"]
 
@@ -105,3 +109,58 @@ def test_invalid_plan_is_refused_and_nothing_stored():
     with pytest.raises(AndiniError, match="No plan 3"):
         plans.get(3)
     assert plans.list() == []
+
+
+def _legacy_threads_db(home: Path, thread_id: str) -> None:
+    """A threads.db as andini kept conversations before they moved into agent.db: written by LangGraph's
+    own SqliteSaver, with one checkpoint holding a question and its answer."""
+    import sqlite3
+
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(home / "threads.db", check_same_thread=False)
+    saver = SqliteSaver(conn)
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"messages": [HumanMessage("Where is the van?", id="m1"),
+                                                 AIMessage("In the garage.", id="m2")]}
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    saver.put(config, checkpoint, {"source": "loop", "step": 1}, {})
+    conn.close()
+
+
+def test_an_older_threads_db_is_adopted_not_lost(andini_home):
+    from agent import threads
+
+    _legacy_threads_db(andini_home, "old-thread")
+    before = (andini_home / "threads.db").read_bytes()
+    names = [name for name, _ in storage.MIGRATIONS]
+    assert "005_adopt_legacy_checkpoints" in names
+    messages = threads.history("old-thread")
+    assert [(m.role, m.content) for m in messages] == [("user", "Where is the van?"), ("assistant", "In the garage.")]
+    assert (andini_home / "threads.db").read_bytes() == before  # the old file is left as it was
+    # Deleting the thread now removes its checkpoints from the one file.
+    storage.connect().execute("INSERT INTO threads VALUES ('old-thread', 'Van', 'x', 'x')")
+    threads.delete_thread("old-thread")
+    assert threads.history("old-thread") == []
+    raw = storage.open_db()
+    assert raw.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == 0
+    raw.close()
+
+
+def test_one_connection_per_thread_closed_when_the_thread_ends(tmp_path):
+    path = tmp_path / "a.db"
+    assert storage.connect(path) is storage.connect(path)  # opened once for this thread
+    theirs: list = []
+    worker = threading.Thread(target=lambda: theirs.append(storage.connect(path)))
+    worker.start()
+    worker.join()
+    assert theirs[0] is not storage.connect(path)
+    storage.connect(tmp_path / "b.db")  # opening another prunes the ended thread's connection
+    with pytest.raises(Exception, match="closed"):
+        theirs[0].execute("SELECT 1")
+    assert storage.checkpointer(path) is storage.checkpointer(path)
+    storage.close_all()
+    with pytest.raises(Exception, match="closed"):
+        theirs[0].execute("SELECT 1")
