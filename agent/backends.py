@@ -41,6 +41,19 @@ class Backend:
     #: Tool calls are guaranteed valid by a grammar we control (else: by the server, or checked after).
     grammar: bool
     streaming: bool = True
+    #: For a server backend: what to call the server in messages, and the setting that points at it.
+    server: str = ""
+    url_setting: str = ""
+
+    def request_error(self, settings: Settings, exc: BaseException) -> AndiniError:
+        """A failed request to this backend's server, naming the URL, the setting and the real cause."""
+        from andini.http_errors import server_error
+
+        hints = None
+        if self.name == "tgi":
+            from agent.chat_tgi import STATUS_HINTS as hints
+        return server_error(self.server, self.url(settings) or "?", self.url_setting, exc,
+                            status_hints=hints, timeout=settings.request_timeout)
 
 
 def _build_local(s: Settings, o: dict[str, Any]) -> Any:
@@ -74,22 +87,23 @@ def _first_served_model(s: Settings) -> str:
     """vLLM, SGLang and llama.cpp list what they serve at /models; use the first when none is set."""
     import httpx
 
-    from agent.chat_tgi import unreachable
-
     url = s.openai_url.rstrip("/") + "/models"
     try:
-        data = httpx.get(url, headers={"Authorization": f"Bearer {s.openai_api_key}"}, timeout=10).json()
-        return data["data"][0]["id"]
-    except httpx.TransportError as exc:
-        raise unreachable(s.openai_url, "OpenAI-compatible", exc) from exc
+        response = httpx.get(url, headers={"Authorization": f"Bearer {s.openai_api_key}"}, timeout=10)
+        response.raise_for_status()
+        return response.json()["data"][0]["id"]
+    except (httpx.HTTPError, OSError) as exc:
+        raise BACKENDS["openai"].request_error(s, exc) from exc
     except (KeyError, IndexError, ValueError) as exc:
         raise AndiniError(f"{url} lists no served model.", hint="set ANDINI_MODEL to the served model id") from exc
 
 
 BACKENDS: dict[str, Backend] = {
     "local": Backend("local", _build_local, lambda s: None, grammar=True),
-    "tgi": Backend("tgi", _build_tgi, lambda s: s.tgi_url, grammar=False),
-    "openai": Backend("openai", _build_openai, lambda s: s.openai_url, grammar=False),
+    "tgi": Backend("tgi", _build_tgi, lambda s: s.tgi_url, grammar=False, server="TGI",
+                   url_setting="ANDINI_TGI_URL"),
+    "openai": Backend("openai", _build_openai, lambda s: s.openai_url, grammar=False,
+                      server="OpenAI-compatible server", url_setting="ANDINI_OPENAI_URL"),
 }
 
 
@@ -115,11 +129,11 @@ def explain_error(exc: BaseException, settings: Settings | None = None, backend:
         return exc
     settings = settings or get_settings()
     spec = get_backend(backend, settings)
-    name = type(exc).__name__
-    if "Connect" in name or "Timeout" in name:
-        from agent.chat_tgi import unreachable
+    from andini.http_errors import failure
 
-        return unreachable(spec.url(settings) or "?", "TGI" if spec.name == "tgi" else "OpenAI-compatible", exc)
+    if spec.server and failure(exc).kind != "other":  # a request to the model server failed
+        return spec.request_error(settings, exc)
+    name = type(exc).__name__
     where = f" ({spec.url(settings)})" if spec.url(settings) else ""
     return AndiniError(f"The {spec.name} backend{where} failed: {name}: {exc}",
                        hint="set ANDINI_DEBUG=1 for the traceback")

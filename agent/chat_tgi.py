@@ -5,8 +5,9 @@ Built directly on `huggingface_hub.InferenceClient` (the TGI client Hugging Face
 `tool_choice` with more than one tool, which `tool_choice="required"` for plans needs.
 
 The request's `model` field names the served model or a LoRA adapter TGI was started with
-(`--lora-adapters`). A 503 (model still loading) is retried until `request_timeout`; an unreachable
-server is an AndiniError naming the URL. HF_HUB_OFFLINE must stay unset: it blocks localhost too.
+(`--lora-adapters`). A 503 (model still loading) is retried until `request_timeout`; any other failure
+is an AndiniError naming the URL and its real cause (`andini.http_errors`). HF_HUB_OFFLINE must stay
+unset: it blocks localhost too, and that is then the cause named.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import Field
 
 from agent.messages import new_call_id, openai_arguments
 from andini.errors import AndiniError
+from andini.http_errors import server_error
 
 
 class TGIChatModel(BaseChatModel):
@@ -85,10 +87,12 @@ class TGIChatModel(BaseChatModel):
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
                     continue
-                raise AndiniError(f"TGI at {self.base_url} answered {status}: {_error_text(exc)}",
-                                  hint=_status_hint(status)) from exc
-            except (httpx.TransportError, ConnectionError) as exc:
-                raise unreachable(self.base_url, "TGI", exc) from exc
+                raise self._error(exc) from exc
+            except (httpx.HTTPError, OSError) as exc:  # OfflineModeIsEnabled is a ConnectionError
+                raise self._error(exc) from exc
+
+    def _error(self, exc: BaseException) -> AndiniError:
+        return tgi_error(self.base_url, exc, self.timeout)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
@@ -129,8 +133,10 @@ class TGIChatModel(BaseChatModel):
                 if text and run_manager is not None:
                     run_manager.on_llm_new_token(text, chunk=gen)
                 yield gen
-        except httpx.TransportError as exc:
-            raise unreachable(self.base_url, "TGI", exc) from exc
+        except AndiniError:
+            raise
+        except (httpx.HTTPError, OSError) as exc:  # the stream broke off, or never started
+            raise self._error(exc) from exc
 
 
 def _arg_text(raw: Any) -> str:
@@ -139,26 +145,16 @@ def _arg_text(raw: Any) -> str:
     return raw if isinstance(raw, str) else json.dumps(raw) if raw is not None else ""
 
 
-def _error_text(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    try:
-        body = response.json()
-        return str(body.get("error") or body.get("message") or body)
-    except Exception:  # not JSON: show the start of the text
-        return (getattr(response, "text", "") or str(exc))[:300]
+#: What to do about a status TGI answered with.
+STATUS_HINTS = {
+    503: "the server is still loading the model or overloaded: wait, or raise ANDINI_REQUEST_TIMEOUT",
+    422: "the server rejected the request (check the model id, adapter name and tool schemas)",
+    404: "check ANDINI_TGI_URL and that the adapter was passed to TGI with --lora-adapters",
+    401: "the server wants a token: TGI behind a gateway needs its key",
+}
 
 
-def _status_hint(status: int | None) -> str:
-    if status == 503:
-        return "the server is still loading the model or overloaded: wait, or raise ANDINI_REQUEST_TIMEOUT"
-    if status == 422:
-        return "the server rejected the request (check the model id, adapter name and tool schemas)"
-    if status == 404:
-        return "check ANDINI_TGI_URL and that the adapter was passed to TGI with --lora-adapters"
-    return "see the server's log"
+def tgi_error(url: str, exc: BaseException, timeout: float | None = None) -> AndiniError:
+    """A failed TGI request, with its real cause (see andini.http_errors)."""
+    return server_error("TGI", url, "ANDINI_TGI_URL", exc, status_hints=STATUS_HINTS, timeout=timeout)
 
-
-def unreachable(url: str, what: str, exc: BaseException) -> AndiniError:
-    env = "ANDINI_TGI_URL" if what == "TGI" else "ANDINI_OPENAI_URL"
-    return AndiniError(f"No {what} server answers at {url} ({type(exc).__name__}).",
-                       hint=f"start the server, or point {env} at it, or use --backend local")

@@ -7,7 +7,6 @@ embedding function, so it never falls back to its default one (which downloads a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -38,9 +37,8 @@ def model_path(settings: Settings | None = None) -> Path:
 
 @lru_cache(maxsize=4)
 def _embedding_function(path: str) -> EmbeddingFunction:
-    # Model files are local: make sure nothing below tries the network.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # `path` is a local folder, so nothing below asks a hub. No process-wide offline switch: it would
+    # also make huggingface_hub refuse requests to a TGI server on localhost.
     from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
     from transformers.utils import logging as hf_logging
 

@@ -57,13 +57,22 @@ def client(settings: Settings | None = None) -> ClientAPI:
                                            port=url.port or (443 if url.scheme == "https" else 8000),
                                            ssl=url.scheme == "https", settings=chroma_settings)
         except Exception as exc:
-            raise AndiniError(f"no Chroma server answers at {settings.chroma_url} ({exc})",
-                              hint="start one with `chroma run --path DIR --host 127.0.0.1 --port PORT`, "
-                                   "or unset ANDINI_CHROMA_URL to use the embedded store") from None
+            raise chroma_error(settings.chroma_url, exc) from exc
     path = settings.home / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     with _CLIENT_LOCK:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def chroma_error(url: str, exc: BaseException) -> AndiniError:
+    """A failed request to the Chroma server, naming the URL and the real cause (andini.http_errors)."""
+    from andini.http_errors import failure, server_error
+
+    error = server_error("Chroma", url, "ANDINI_CHROMA_URL", exc)
+    if failure(exc).kind == "refused":
+        error.hint = ("start one with `chroma run --path DIR --host 127.0.0.1 --port PORT`, "
+                      "or unset ANDINI_CHROMA_URL to use the embedded store")
+    return error
 
 
 def collection_name(collection: str | None, settings: Settings | None = None) -> str:

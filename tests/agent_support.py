@@ -13,6 +13,7 @@ TGI wire format followed here (text-generation-inference docs, "Messages API" an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -54,7 +55,8 @@ class FakeServer:
     """A real uvicorn server on 127.0.0.1 that answers from a queue of scripted replies.
 
     Each reply is a dict: {"text": str} | {"calls": [(name, args)], "args_as_object": bool}
-    | {"status": 503|422, "error": str}. Requests are recorded in `.requests`.
+    | {"status": 503|422|500, "error": str} | {"delay": seconds, ...} (answers that late). Requests are
+    recorded in `.requests`.
     """
 
     def __init__(self, port: int, model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"):
@@ -106,6 +108,8 @@ class FakeServer:
             body = await request.json()
             self.requests.append(body)
             reply = self.replies.pop(0) if self.replies else {"text": "ok"}
+            if reply.get("delay"):
+                await asyncio.sleep(reply["delay"])
             if "status" in reply:
                 return JSONResponse({"error": reply["error"], "error_type": reply.get("error_type", "generation")},
                                     status_code=reply["status"])
