@@ -96,7 +96,8 @@ def _toolcalls(args: argparse.Namespace) -> int:
                              tool_choice=args.tool_choice, **_model_kwargs(args))
     run_dir, summary = run_toolcalls(config, out=args.out, progress=_progress)
     _print_summary(run_dir, summary, args.json,
-                   ["accuracy", "parse_failure_rate", "schema_valid_rate", "latency_p50_s", "tokens_per_s"])
+                   ["accuracy", "accuracy_ci95", "no_call_where_expected", "call_where_none_expected",
+                    "parse_failure_rate", "schema_valid_rate", "latency_p50_s"])
     return 0
 
 
@@ -128,6 +129,8 @@ def _print_summary(run_dir: Path, summary: dict[str, Any], as_json: bool, column
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, (list, tuple)):  # an interval
+        return "-".join(f"{v:.3f}" for v in value)
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 

@@ -122,5 +122,16 @@ def timing_summary(latencies: Sequence[float], new_tokens: Sequence[int]) -> dic
     }
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """The 95% Wilson score interval of a rate (successes of n); None when n is 0. Unlike the normal
+    approximation it stays inside [0, 1] and is honest at 0/n and n/n, which small runs often hit."""
+    if n <= 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
+
+
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)

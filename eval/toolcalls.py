@@ -19,7 +19,7 @@ from pydantic import Field
 
 from andini.errors import InputError
 from andini.schema import Example, ToolCall
-from eval.runs import ModelRunConfig, RunWriter, new_run_dir, timing_summary
+from eval.runs import ModelRunConfig, RunWriter, new_run_dir, timing_summary, wilson_interval
 
 FORMATS = ("bfcl", "seal", "nestful", "andini")
 # The leaderboard's order; other BFCL categories found in a folder follow alphabetically.
@@ -178,12 +178,15 @@ def _metrics(rows: list[dict[str, Any]], fmt: str) -> dict[str, Any]:
     from andini.calls import Counts
 
     n = len(rows)
+    passed = sum(r["passed"] for r in rows)
     calls = sum(len(r["calls"]) for r in rows)
     invalid_calls = sum(len(r["schema_errors"]) for r in rows)
     metrics: dict[str, Any] = {
         "items": n,
-        "passed": sum(r["passed"] for r in rows),
-        "accuracy": round(sum(r["passed"] for r in rows) / n, 4) if n else 0.0,
+        "passed": passed,
+        "accuracy": round(passed / n, 4) if n else 0.0,
+        "accuracy_ci95": wilson_interval(passed, n),
+        **decline_metrics(rows),
         "parse_failure_rate": round(sum(bool(r["parse_error"]) for r in rows) / n, 4) if n else 0.0,
         "calls": calls,
         "schema_valid_rate": round(1 - invalid_calls / calls, 4) if calls else None,
@@ -197,6 +200,25 @@ def _metrics(rows: list[dict[str, Any]], fmt: str) -> dict[str, Any]:
                 total.add(Counts(**r["match"][grain]))
             metrics.update({f"{grain}_{k}": v for k, v in total.scores().items()})
     return metrics
+
+
+def decline_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Declining scored from both sides: of the items that expect a call, the share answered with no
+    call at all (a model that learned to refuse); of the items that expect none, the share answered
+    with a call (a model that calls whatever it is offered). Each with its item count and 95% CI, so
+    a category's accuracy can be read as "wrong call" versus "wrongly declined" or "wrongly called"."""
+    expect_call = [r for r in rows if r["expected"]]
+    expect_none = [r for r in rows if not r["expected"]]
+    declined = sum(not r["calls"] for r in expect_call)
+    called = sum(bool(r["calls"]) for r in expect_none)
+    return {
+        "expect_call_items": len(expect_call),
+        "no_call_where_expected": round(declined / len(expect_call), 4) if expect_call else None,
+        "no_call_where_expected_ci95": wilson_interval(declined, len(expect_call)),
+        "expect_none_items": len(expect_none),
+        "call_where_none_expected": round(called / len(expect_none), 4) if expect_none else None,
+        "call_where_none_expected_ci95": wilson_interval(called, len(expect_none)),
+    }
 
 
 # ---------------------------------------------------------------- running

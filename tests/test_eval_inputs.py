@@ -160,3 +160,25 @@ def test_tool_choice_reaches_the_backend_and_names_the_run(shared_data, tmp_path
     run_dir, summary = run_toolcalls(config, complete=Recording().learn(items))
     assert seen[0]["tool_choice"] == "required" and seen[0]["constrained"] is True
     assert run_dir.name.endswith("toolcalls-default-required") and summary["overall"]["accuracy"] == 1.0
+
+
+def test_declining_is_scored_from_both_sides():
+    from eval.runs import wilson_interval
+    from eval.toolcalls import summarise
+
+    def row(category, expected, calls):
+        return {"category": category, "expected": expected, "calls": calls, "passed": bool(expected) == bool(calls),
+                "schema_errors": [], "parse_error": None, "latency_s": 1.0, "new_tokens": 1, "error_type": None}
+
+    call = {"name": "f", "arguments": {}}
+    rows = [row("simple", [call], []), row("simple", [call], [call]), row("simple", [call], [call]),
+            row("irrelevance", [], [call]), row("irrelevance", [], [])]
+    summary = summarise(rows, "bfcl")
+    simple, irrelevance = summary["categories"]["simple"], summary["categories"]["irrelevance"]
+    assert simple["expect_call_items"] == 3 and simple["no_call_where_expected"] == round(1 / 3, 4)
+    assert simple["expect_none_items"] == 0 and simple["call_where_none_expected"] is None
+    assert irrelevance["call_where_none_expected"] == 0.5 and irrelevance["no_call_where_expected"] is None
+    assert summary["overall"]["no_call_where_expected_ci95"] == wilson_interval(1, 3)
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and 0.27 < high < 0.29  # the rule-of-three neighbourhood, never a zero-width interval
+    assert wilson_interval(5, 10) == (0.2366, 0.7634) and wilson_interval(0, 0) is None
