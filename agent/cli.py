@@ -86,31 +86,16 @@ def _turn(agent: Any, events, approve_all: bool, on_event) -> tuple[Any, list]:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from agent.turns import TurnResult
     from andini.cli import print_json
 
     agent = _agent(args)
     show = (lambda e: None) if args.json else render
-    last, events = _turn(agent, agent.stream(args.intent, thread_id=args.thread), args.yes, show)
+    _, events = _turn(agent, agent.stream(args.intent, thread_id=args.thread), args.yes, show)
+    result = TurnResult.fold(events, args.thread)
     if args.json:
-        print_json(summarize(events))
-    return 0 if last is not None and last.kind == "final" else 1
-
-
-def summarize(events: list) -> dict[str, Any]:
-    """The `--json` object of one turn."""
-    final = next((e for e in reversed(events) if e.kind in ("final", "error")), None)
-    plans = [e for e in events if e.kind == "plan"]
-    return {
-        "thread_id": events[0].thread_id if events else None,
-        "ok": final is not None and final.kind == "final",
-        "answer": final.text if final is not None and final.kind == "final" else "",
-        "error": final.text if final is not None and final.kind == "error" else None,
-        "tool_calls": [e.call.model_dump() for e in events if e.kind == "tool_call"],
-        "tool_results": [{"name": e.text, "ok": e.ok, "result": e.result} for e in events if e.kind == "tool_result"],
-        "plan": plans[-1].plan.model_dump(mode="json", exclude_none=True) if plans else None,
-        "plan_id": plans[-1].plan_id if plans else None,
-        "sources": [s.model_dump() for s in (final.sources if final is not None else [])],
-    }
+        print_json(result.model_dump(mode="json"))
+    return 0 if result.status == "done" else 1
 
 
 def chat_command(args: argparse.Namespace) -> int:

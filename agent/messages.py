@@ -14,7 +14,7 @@ def new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:12]}"
 
 
-def _text(content: Any) -> str:
+def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     parts = [c.get("text", "") if isinstance(c, dict) else str(c) for c in content or []]
@@ -27,14 +27,14 @@ def from_langchain(messages: Sequence[Any]) -> list[Message]:
     for m in messages:
         kind = getattr(m, "type", "")
         if kind == "system":
-            out.append(Message(role="system", content=_text(m.content)))
+            out.append(Message(role="system", content=text_of(m.content)))
         elif kind == "human":
-            out.append(Message(role="user", content=_text(m.content)))
+            out.append(Message(role="user", content=text_of(m.content)))
         elif kind in ("ai", "AIMessageChunk"):
             calls = [ToolCall(name=c["name"], arguments=c.get("args") or {}) for c in m.tool_calls]
-            out.append(Message(role="assistant", content=_text(m.content), tool_calls=calls))
+            out.append(Message(role="assistant", content=text_of(m.content), tool_calls=calls))
         elif kind == "tool":
-            out.append(Message(role="tool", content=_text(m.content), name=getattr(m, "name", None),
+            out.append(Message(role="tool", content=text_of(m.content), name=getattr(m, "name", None),
                                tool_call_id=m.tool_call_id))
     return out
 

@@ -9,16 +9,14 @@ LangGraph SQLite checkpointer in the agent's one file (agent.storage).
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from agent import storage
 from agent.events import Event
+from agent.turns import TurnEvents
 from andini.errors import AndiniError
-from andini.schema import Plan, ToolCall
 from andini.settings import Settings, get_settings
 
 SYSTEM_PROMPT = (
@@ -114,7 +112,7 @@ class Agent:
         from agent.backends import explain_error
 
         self.ctx.thread_id = thread_id
-        turn = _Turn(thread_id)
+        turn = TurnEvents(thread_id)
         try:
             for mode, data in self.graph.stream(graph_input, _config(thread_id), stream_mode=["messages", "updates"]):
                 yield from turn.on_messages(data) if mode == "messages" else turn.on_update(data)
@@ -131,82 +129,3 @@ class Agent:
 
 def _config(thread_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
-
-
-class _Turn:
-    """Turns LangGraph stream items into Events, in order, once each."""
-
-    def __init__(self, thread_id: str):
-        self.thread_id = thread_id
-        self.seen: set[str] = set()
-        self.sources: list = []
-        self.answer = ""
-        self.plan_note = ""
-        self.confirm: Event | None = None
-        self.timing = {"started": time.perf_counter()}
-
-    def event(self, kind: str, **fields: Any) -> Event:
-        return Event(kind=kind, thread_id=self.thread_id, **fields)
-
-    def on_messages(self, data: Any) -> Iterator[Event]:
-        from langchain_core.messages import AIMessageChunk
-
-        chunk, _meta = data
-        if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
-            yield self.event("token", text=chunk.content)
-
-    def on_update(self, update: dict[str, Any]) -> Iterator[Event]:
-        for node, value in update.items():
-            if node == "__interrupt__":
-                self.confirm = self._confirm(value)
-                return
-            for message in (value or {}).get("messages", []) if isinstance(value, dict) else []:
-                if getattr(message, "id", None) in self.seen:
-                    continue
-                self.seen.add(message.id)
-                yield from self._message(message)
-
-    def _message(self, message: Any) -> Iterator[Event]:
-        kind = getattr(message, "type", "")
-        if kind == "ai":
-            for call in message.tool_calls:
-                yield self.event("tool_call", call=ToolCall(name=call["name"], arguments=call["args"]),
-                                 call_id=call["id"])
-            if not message.tool_calls and isinstance(message.content, str):
-                self.answer = message.content
-        elif kind == "tool":
-            yield from self._tool_result(message)
-
-    def _tool_result(self, message: Any) -> Iterator[Event]:
-        from agent.tools import sources_of
-
-        ok = getattr(message, "status", "success") != "error"
-        result = _maybe_json(message.content)
-        sources = sources_of(result) if message.name == "search_knowledge_base" and ok else []
-        self.sources.extend(s for s in sources if s not in self.sources)
-        yield self.event("tool_result", call_id=message.tool_call_id, result=result, ok=ok, sources=sources,
-                         text=message.name or "")
-        if message.name == "make_plan" and ok and isinstance(result, dict) and "plan" in result:
-            plan = Plan.model_validate(result["plan"])
-            self.plan_note = f"Plan #{result['plan_id']} saved: {plan.goal} ({len(plan.steps)} steps)."
-            yield self.event("plan", plan=plan, plan_id=result["plan_id"])
-
-    def _confirm(self, interrupts: Any) -> Event:
-        requests = [r for it in interrupts for r in (it.value or {}).get("action_requests", [])]
-        first = requests[0]
-        more = f" (and {len(requests) - 1} more)" if len(requests) > 1 else ""
-        return self.event("confirm", call=ToolCall(name=first["name"], arguments=first.get("args") or {}),
-                          text=f"Run {first['name']}{more}? It changes your data.")
-
-    def final(self) -> Event:
-        text = self.answer or self.plan_note or "(no answer)"
-        return self.event("final", text=text, sources=self.sources)
-
-
-def _maybe_json(content: Any) -> Any:
-    if isinstance(content, str):
-        try:
-            return json.loads(content)
-        except ValueError:
-            return content
-    return content

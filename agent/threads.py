@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from agent import storage
 from andini.errors import AndiniError
 from andini.schema import Message
+
+if TYPE_CHECKING:
+    from agent.turns import Turn
 
 TITLE_CHARS = 80
 
@@ -57,11 +61,21 @@ def delete_thread(thread_id: str) -> None:
         db.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,))
 
 
+def _messages(thread_id: str) -> list[Any]:
+    """The thread's LangChain messages as last checkpointed (empty for an unknown thread)."""
+    saved = storage.checkpointer().get_tuple({"configurable": {"thread_id": thread_id}})
+    return [] if saved is None else list(saved.checkpoint.get("channel_values", {}).get("messages", []))
+
+
 def history(thread_id: str) -> list[Message]:
     """The thread's messages, oldest first (system prompt excluded)."""
     from agent.messages import from_langchain
 
-    saved = storage.checkpointer().get_tuple({"configurable": {"thread_id": thread_id}})
-    if saved is None:
-        return []
-    return from_langchain(saved.checkpoint.get("channel_values", {}).get("messages", []))
+    return from_langchain(_messages(thread_id))
+
+
+def turns(thread_id: str) -> list[Turn]:
+    """The thread's turns as the events they streamed live: what a reopened conversation shows."""
+    from agent.turns import replay
+
+    return replay(_messages(thread_id), thread_id)

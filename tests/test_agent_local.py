@@ -110,4 +110,4 @@ def test_cli_run_json(warm_model, capsys):
 
     code = main(["run", "Say hi.", "--json", "--max-new-tokens", "16"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and out["ok"] is True and out["answer"] and out["thread_id"]
+    assert code == 0 and out["status"] == "done" and out["answer"] and out["thread_id"]

@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage
 from agent import threads
 from agent.run import Agent
 from agent.tasks import TaskStore
+from agent.turns import TurnResult
 from andini.settings import get_settings
 from tests.agent_support import ScriptedChatModel, call
 
@@ -191,3 +192,35 @@ def test_search_first_grounds_the_turn_in_the_persons_words(tmp_path):
     assert len(model.calls) == 1 and model.calls[0]["tool_choice"] == "none"
     assert "#db-oncall" in model.calls[0]["messages"][-1].content  # the passage reached the model
     assert events[-1].kind == "final" and events[-1].text.startswith("Page them")
+
+
+def test_a_stored_thread_replays_as_the_turn_it_streamed(tmp_path):
+    """Reopening a thread goes through the same message-to-event path as the live turn: the search
+    step with its sources, the plan with its id, the answer; and both fold into the same result."""
+    from retrieval.ingest import ingest
+
+    doc = tmp_path / "release.md"
+    doc.write_text("# Release\n\n## Tagging\n\nTag the release with git tag, then announce it.\n")
+    assert ingest([doc]).ok
+    plan = {"goal": "Ship v1", "steps": [{"title": "Tag it"}, {"title": "Announce it"}]}
+    model = scripted(call("search_knowledge_base", "s1", query="how to tag a release"),
+                     call("make_plan", "p1", **plan), AIMessage("Tag it, then announce it."))
+    live = list(Agent(chat_model=model).stream("plan the release", thread_id="t1"))
+    assert kinds(live) == ["tool_call", "tool_result", "tool_call", "tool_result", "plan", "final"]
+    assert live[-1].sources and live[-1].sources[0].source == str(doc)
+
+    [turn] = threads.turns("t1")
+    assert turn.intent == "plan the release"
+    assert [e.model_dump() for e in turn.events] == [e.model_dump() for e in live if e.kind != "token"]
+    assert TurnResult.fold(turn.events) == TurnResult.fold(live)
+    assert TurnResult.fold(live).plan_id == 1 and TurnResult.fold(live).tool_calls[0].ok is True
+
+
+def test_a_thread_waiting_for_consent_replays_without_a_final_answer():
+    model = scripted(call("create_task", title="call Ana"), AIMessage("Added."))
+    agent = Agent(chat_model=model)
+    live = list(agent.stream("remind me to call Ana", thread_id="t2"))
+    assert TurnResult.fold(live).status == "needs_confirmation"
+    assert kinds(threads.turns("t2")[0].events) == ["tool_call"]
+    list(agent.resume("t2", approve=True))
+    assert kinds(threads.turns("t2")[0].events) == ["tool_call", "tool_result", "final"]

@@ -99,7 +99,7 @@ def test_a_real_turn_on_the_local_model(tmp_path, model_cache):
     """One real turn, streamed: each SSE message is one agent event, and the same events fold into the
     JSON that POST /v1/runs returns. Short generations keep it to one small turn on a loaded CPU."""
     from agent.events import Event
-    from ui.api.runs import fold
+    from agent.turns import TurnResult
 
     link_model_cache(tmp_path / "home", model_cache)
     with ApiServer(tmp_path / "home", backend="local", max_new_tokens="32") as server, \
@@ -113,7 +113,7 @@ def test_a_real_turn_on_the_local_model(tmp_path, model_cache):
     assert [e.kind for e in events] == kinds
     assert kinds and kinds[-1] in ("final", "confirm"), events[-1]
     assert kinds.count("final") + kinds.count("confirm") == 1
-    run = fold(events)
+    run = TurnResult.fold(events)
     assert run.thread_id and run.status in ("done", "needs_confirmation")
     assert run.answer or run.plan or run.pending
     for record in run.tool_calls:

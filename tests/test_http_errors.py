@@ -120,7 +120,7 @@ def test_the_issue_reproduction_answers_over_tgi_with_search_first(free_port, tm
                               env={**env, "ANDINI_TGI_URL": server.url}, capture_output=True, text=True,
                               timeout=300)
     out = json.loads(done.stdout)
-    assert out["ok"] is True, out["error"]
+    assert out["status"] == "done", out["error"]
     assert "systemctl restart node-exporter" in out["answer"]
     assert [Path(s["source"]).name for s in out["sources"]] == ["exporter.md"]
     assert len(server.requests) == 1 and "node-exporter" in json.dumps(server.requests[0]["messages"])

@@ -89,7 +89,6 @@ def _shot(page, name: str) -> Path:
 
 
 def test_ask_in_the_browser_and_get_a_cited_answer(ui_server, browser_page):
-    pytest.importorskip("agent.run", reason="the agent package has not landed yet")
     page = browser_page
     try:
         _ask_and_check_the_answer(page, ui_server)
@@ -97,6 +96,12 @@ def test_ask_in_the_browser_and_get_a_cited_answer(ui_server, browser_page):
         _shot(page, "chat-failed.png")
         raise
     _shot(page, "chat.png")
+    try:
+        _reopen_the_conversation(page, ui_server)
+    except BaseException:
+        _shot(page, "chat-reopened-failed.png")
+        raise
+    _shot(page, "chat-reopened.png")
 
     page.get_by_role("link", name="Documents").click()
     page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)
@@ -121,4 +126,19 @@ def _ask_and_check_the_answer(page, url: str) -> None:
     citation = answer.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=".md")).first
     citation.locator("summary").click()
     citation.locator("blockquote").first.wait_for(timeout=10_000)  # the quoted passage, on expand
+    assert not page.get_by_test_id("stException").count()
+
+
+def _reopen_the_conversation(page, url: str) -> None:
+    """A new browser session knows only the store: the reopened thread shows its tool step and sources."""
+    page.goto(url)
+    page.get_by_test_id("stChatInputTextArea").wait_for(timeout=60_000)
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
+    page.get_by_role("option", name="How do I start the chat UI?").click()
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    answer.get_by_text("Sources", exact=True).first.wait_for(timeout=60_000)
+    assert answer.get_by_text("Tool: search_knowledge_base").count() >= 1
+    citation = answer.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=".md")).first
+    citation.locator("summary").click()
+    citation.locator("blockquote").first.wait_for(timeout=10_000)
     assert not page.get_by_test_id("stException").count()

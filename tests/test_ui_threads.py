@@ -97,3 +97,38 @@ def test_reopened_thread_still_waiting_asks_again(monkeypatch):
     next(b for b in at.button if b.label == "Approve").click().run()
     assert not at.exception, at.exception
     assert [t.title for t in TaskStore().list()] == ["call Ana"]
+
+
+def test_reopened_thread_shows_its_tool_steps_sources_and_plan(monkeypatch, tmp_path):
+    """A conversation read back from the store is drawn from the same events as the live one."""
+    from agent.threads import list_threads
+    from retrieval.ingest import ingest
+
+    doc = tmp_path / "release.md"
+    doc.write_text("# Release\n\n## Tagging\n\nTag the release with git tag, then announce it.\n")
+    assert ingest([doc]).ok
+    plan = {"goal": "Ship v1", "steps": [{"title": "Tag it"}, {"title": "Announce it"}]}
+    at, _ = ui_on_real_agent(monkeypatch, call("search_knowledge_base", "s1", query="tag a release"),
+                             call("make_plan", "p1", **plan), AIMessage("Tag it, then announce it."))
+    send(at, "plan the release")
+    live = _drawn(at)
+    thread_id = list_threads()[0].thread_id
+    next(b for b in at.sidebar.button if b.label == "New conversation").click().run()
+
+    at.session_state["transcripts"] = {}  # as after a browser reload: only the store remembers
+    at.sidebar.selectbox(key="thread_pick").select(thread_id).run()
+    assert not at.exception, at.exception
+    assert _drawn(at) == live
+    assert live["steps"] == ["Tool: search_knowledge_base", "Tool: make_plan"]
+    assert "**Plan:** Ship v1" in live["text"] and "**Sources**" in live["text"]
+    assert live["sources"] == ["release.md › Release > Tagging"]
+    assert any("Tag the release with git tag" in m.value for m in at.chat_message[1].expander[-1].markdown)
+
+
+def _drawn(at) -> dict:
+    """What the assistant's message shows: tool steps, markdown, source expanders, download buttons."""
+    message = at.chat_message[1]
+    return {"steps": [s.label for s in message.status],
+            "text": [m.value for m in message.markdown],
+            "sources": [e.label.removeprefix(":material/description: ") for e in message.expander],
+            "downloads": len(message.get("download_button"))}

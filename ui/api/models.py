@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from andini.schema import Plan, Source, ToolCall
+from andini.schema import Plan, Source
 
 #: Document names an ingest request may use: a plain file name with a text extension, no folders.
 DOCUMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.(md|markdown|txt|html|htm)$"
@@ -56,29 +56,6 @@ class ConfirmRequest(Strict):
     """The answer to a run that stopped at a side-effect tool call."""
 
     approve: bool = Field(description="True runs the pending call; false refuses it and lets the agent go on.")
-
-
-class ToolCallRecord(BaseModel):
-    """A tool call the agent made during the run, with its result once it ran."""
-
-    call: ToolCall
-    call_id: str | None = None
-    ok: bool | None = Field(None, description="False when the tool raised; null when it has not run.")
-    result: Any = Field(None, description="The tool's output (JSON).")
-
-
-class RunResult(BaseModel):
-    """Everything one agent turn produced."""
-
-    thread_id: str | None = Field(description="Conversation id: pass it back to continue or to confirm.")
-    status: Literal["done", "needs_confirmation", "error"]
-    answer: str = Field("", description="The final answer text.")
-    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
-    plan: Plan | None = Field(None, description="The validated plan, when the turn produced one.")
-    plan_id: int | None = Field(None, description="Id of the plan in the plan store.")
-    sources: list[Source] = Field(default_factory=list, description="Passages the answer rests on.")
-    pending: ToolCall | None = Field(None, description="The side-effect call waiting for confirmation.")
-    error: str | None = Field(None, description="What went wrong, when status is 'error'.")
 
 
 # --- plans and tasks ----------------------------------------------------------------------------------

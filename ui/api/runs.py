@@ -1,4 +1,4 @@
-"""Agent turns for the API: one event stream per request, folded into a `RunResult` or sent as SSE.
+"""Agent turns for the API: one event stream per request, folded into a `TurnResult` or sent as SSE.
 
 The agent is built once per server process (its model stays loaded). Turns on the in-process `local`
 backend run one at a time: two CPU generations at once only slow each other down, and the model is
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from andini.errors import AndiniError
 from andini.schema import ToolCall
-from ui.api.models import RunResult, ToolCallRecord
 
 if TYPE_CHECKING:
     from agent.events import Event
@@ -50,8 +49,9 @@ class AgentRunner:
 
     def pending(self, thread_id: str) -> list[ToolCall]:
         """The calls this thread is waiting on, so a resumed run can report them with their results."""
-        requests = self.agent().pending(thread_id)
-        return [ToolCall(name=r["name"], arguments=r.get("args") or {}) for r in requests]
+        from agent.turns import waiting_calls
+
+        return waiting_calls(self.agent().pending(thread_id))
 
     def resume(self, thread_id: str, approve: bool) -> Iterator[Event]:
         """The rest of a turn that stopped at a `confirm` event, after the person's yes or no."""
@@ -73,36 +73,6 @@ class AgentRunner:
                     text=f"Stopped after {MAX_CONFIRMATIONS} confirmed side-effect calls in one turn.")
 
 
-def fold(events: Iterable[Event], thread_id: str | None = None, waiting: list[ToolCall] | None = None) -> RunResult:
-    """The run as one JSON object: answer, tool calls with results, plan, sources, pending call.
-    `waiting`: calls a resumed turn was stopped at; their results arrive without a tool_call event."""
-    result = RunResult(thread_id=thread_id, status="done",
-                       tool_calls=[ToolCallRecord(call=call) for call in waiting or []])
-    by_call_id: dict[str, ToolCallRecord] = {}
-    for event in events:
-        result.thread_id = event.thread_id or result.thread_id
-        if event.kind == "tool_call" and event.call is not None:
-            record = ToolCallRecord(call=event.call, call_id=event.call_id)
-            result.tool_calls.append(record)
-            if event.call_id:
-                by_call_id[event.call_id] = record
-        elif event.kind == "tool_result":
-            record = by_call_id.get(event.call_id or "") or _first_open(result.tool_calls)
-            if record is not None:
-                record.ok, record.result = event.ok, event.result
-            result.sources.extend(s for s in event.sources if s not in result.sources)
-        elif event.kind == "plan":
-            result.plan, result.plan_id = event.plan, event.plan_id
-        elif event.kind == "final":
-            result.status, result.answer, result.pending = "done", event.text, None
-            result.sources.extend(s for s in event.sources if s not in result.sources)
-        elif event.kind == "error":
-            result.status, result.error = "error", event.text
-        elif event.kind == "confirm":
-            result.status, result.pending = "needs_confirmation", event.call
-    return result
-
-
 def sse_messages(events: Iterable[Event]) -> Iterator[dict[str, str]]:
     """Server-sent events, one per agent event. The headers are sent by now, so a failure inside the
     turn becomes a last `error` event instead of a broken stream."""
@@ -120,6 +90,3 @@ def sse_messages(events: Iterable[Event]) -> Iterator[dict[str, str]]:
         error = Event(kind="error", thread_id=thread_id, text=text)
         yield {"event": "error", "data": json.dumps(error.to_json(), ensure_ascii=False)}
 
-
-def _first_open(records: list[ToolCallRecord]) -> ToolCallRecord | None:
-    return next((r for r in records if r.ok is None), None)

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agent.turns import TurnResult
 from andini import __version__
 from andini.errors import AndiniError, InputError
 from andini.settings import Settings, get_settings
@@ -41,13 +42,12 @@ from ui.api.models import (
     Problem,
     Readiness,
     RunRequest,
-    RunResult,
     TaskCreate,
     TaskOut,
     TaskStatus,
     TaskUpdate,
 )
-from ui.api.runs import AgentRunner, fold, sse_messages
+from ui.api.runs import AgentRunner, sse_messages
 
 ERRORS = {400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
           422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
@@ -191,14 +191,14 @@ def _model_check(settings: Settings) -> Check:
 # --- runs -------------------------------------------------------------------------------------------
 
 def _run_routes(app: FastAPI, runner: AgentRunner) -> None:
-    @app.post("/v1/runs", response_model=RunResult, tags=["runs"], responses=ERRORS)
-    def run(body: RunRequest) -> RunResult:
+    @app.post("/v1/runs", response_model=TurnResult, tags=["runs"], responses=ERRORS)
+    def run(body: RunRequest) -> TurnResult:
         """Run one agent turn and return its plan, tool calls and answer as one JSON object.
 
         A tool call with side effects stops the turn with status `needs_confirmation` unless the request
         says `"confirm": true`; answer it with POST /v1/runs/{thread_id}/confirm.
         """
-        return fold(runner.turn(body.intent, body.thread_id, body.confirm))
+        return TurnResult.fold(runner.turn(body.intent, body.thread_id, body.confirm))
 
     @app.post("/v1/runs/stream", tags=["runs"], responses={
         200: {"description": "Server-sent events, one per agent event (event: kind, data: JSON)",
@@ -210,11 +210,11 @@ def _run_routes(app: FastAPI, runner: AgentRunner) -> None:
         events = runner.turn(body.intent, body.thread_id, body.confirm)
         return EventSourceResponse(sse_messages(events), ping=15)
 
-    @app.post("/v1/runs/{thread_id}/confirm", response_model=RunResult, tags=["runs"], responses=ERRORS)
-    def confirm(thread_id: ThreadId, body: ConfirmRequest) -> RunResult:
+    @app.post("/v1/runs/{thread_id}/confirm", response_model=TurnResult, tags=["runs"], responses=ERRORS)
+    def confirm(thread_id: ThreadId, body: ConfirmRequest) -> TurnResult:
         """Approve or refuse the side-effect call a turn stopped at, and finish the turn."""
         waiting = runner.pending(thread_id)
-        return fold(runner.resume(thread_id, body.approve), thread_id, waiting=waiting if body.approve else None)
+        return TurnResult.fold(runner.resume(thread_id, body.approve), thread_id, waiting if body.approve else ())
 
 
 # --- plans and tasks ----------------------------------------------------------------------------------

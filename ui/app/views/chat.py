@@ -7,14 +7,13 @@ confirmation, and the thread list (`agent.threads`), which outlives the session.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import streamlit as st
 
 from agent.events import Event
-from andini.schema import ToolCall
+from agent.turns import TurnResult, waiting_calls
 from andini.settings import get_settings
 from ui.app import render, services
 
@@ -40,46 +39,28 @@ def transcript(thread_id: str | None) -> list[dict[str, Any]]:
 def restore_pending(thread_id: str) -> None:
     """A reopened thread that stopped at a confirmation shows its Approve / Deny buttons again."""
     try:
-        waiting = services.get_agent().pending(thread_id)
+        waiting = waiting_calls(services.get_agent().pending(thread_id))
     except Exception:  # noqa: BLE001 - without the agent the thread still reads; the turn will say why
         return
     if waiting:
-        call = ToolCall(name=waiting[0]["name"], arguments=waiting[0].get("args") or {})
-        st.session_state["pending_confirm"] = {"thread_id": thread_id, "call": call}
+        st.session_state["pending_confirm"] = {"thread_id": thread_id, "call": waiting[0]}
 
 
 def turns_from_history(thread_id: str) -> list[dict[str, Any]]:
-    """A stored thread as turns: user texts, and the agent's calls, results and answers as events."""
+    """A stored thread as turns: the person's words, and the events its turn streamed (replayed by the
+    agent through the same path as a live turn, so tool steps, sources and plans come back)."""
     try:
-        from agent.threads import history
+        from agent.threads import turns
 
-        messages = history(thread_id)
+        stored = turns(thread_id)
     except Exception as exc:  # noqa: BLE001 - the page shows why the thread could not be loaded
         return [{"role": "assistant", "events": [Event(kind="error", text=services.describe_error(exc))]}]
-    turns: list[dict[str, Any]] = []
-    for i, msg in enumerate(messages):
-        if msg.role == "user":
-            turns.append({"role": "user", "text": msg.content})
-            continue
-        if msg.role == "system":
-            continue
-        if not turns or turns[-1]["role"] != "assistant":
-            turns.append({"role": "assistant", "events": []})
-        events = turns[-1]["events"]
-        if msg.role == "tool":
-            events.append(Event(kind="tool_result", call_id=msg.tool_call_id, result=_maybe_json(msg.content)))
-        for j, call in enumerate(msg.tool_calls):
-            events.append(Event(kind="tool_call", call=call, call_id=f"h{i}.{j}"))
-        if msg.role == "assistant" and msg.content:
-            events.append(Event(kind="final", text=msg.content))
-    return turns
-
-
-def _maybe_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    out: list[dict[str, Any]] = []
+    for turn in stored:
+        out.append({"role": "user", "text": turn.intent})
+        if turn.events:
+            out.append({"role": "assistant", "events": turn.events})
+    return out
 
 
 # --- conversations in the sidebar -------------------------------------------------------------------
@@ -156,15 +137,15 @@ def run_turn(start: Callable[[Any], Iterator[Event]], thread_id: str | None, key
             render.show_error(error.text)
             if get_settings().debug:
                 st.exception(exc)
-    new_id = next((e.thread_id for e in seen if e.thread_id), None) or thread_id
+    result = TurnResult.fold(seen, thread_id)
+    new_id = result.thread_id
     turns = transcript(thread_id)
     turns.append({"role": "assistant", "events": seen})
     if new_id and new_id != thread_id:
         transcripts()[new_id] = transcripts().pop(thread_id or "", turns)
     st.session_state["thread_id"] = new_id
-    last = seen[-1] if seen else None
-    if last is not None and last.kind == "confirm" and new_id:
-        st.session_state["pending_confirm"] = {"thread_id": new_id, "call": last.call}
+    if result.status == "needs_confirmation" and new_id:
+        st.session_state["pending_confirm"] = {"thread_id": new_id, "call": result.pending}
     st.rerun()
 
 
