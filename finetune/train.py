@@ -6,10 +6,10 @@ early stopping and checkpoints (a rerun resumes from the last one); save the ada
 with --lora-adapters) and a run manifest. The Trainer is used unchanged, so `accelerate launch` and
 torchrun (DDP, FSDP) work as for any Trainer script.
 
-Packing is padding-free: examples are concatenated into rows and `position_ids` restart at 0 for each.
-With no attention mask, transformers (masking_utils.find_packed_sequence_indices) turns the position
-resets into a block-diagonal causal mask for SDPA and eager attention, so packed examples never
-attend to each other (tests/test_finetune_train.py checks logits against unpacked runs).
+Packing is padding-free: examples are packed into rows and `position_ids` restart at 0 for each. The
+collator flattens a batch into one sequence with its cumulative example lengths, and the model runs
+`finetune.varlen` attention: a flash kernel on GPU, SDPA per example on CPU, so packed examples never
+attend to each other (tests/test_speed_hooks.py checks the loss against unpacked runs).
 
 The loss is computed only where a label exists: the model's `logits_to_keep` takes the positions that
 predict an assistant token, so the 49k-wide head (the largest single cost of SmolLM2-135M) runs on a
@@ -99,22 +99,19 @@ def pack(rows: list[dict], max_len: int) -> list[dict]:
 
 
 class PackedCollator:
-    """Pads rows to the longest in the batch. Padding is one more 'sequence' (positions restart) with no labels."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
+    """Flattens the batch's rows into one sequence (no padding at all) with its example lengths."""
 
     def __call__(self, features: list[dict]) -> dict:
         import torch
 
-        width = max(len(f["input_ids"]) for f in features)
-        batch = {"input_ids": [], "labels": [], "position_ids": []}
+        from finetune.varlen import sequence_lengths
+
+        flat: dict[str, list[int]] = {"input_ids": [], "labels": [], "position_ids": []}
         for f in features:
-            gap = width - len(f["input_ids"])
-            batch["input_ids"].append(f["input_ids"] + [self.pad_id] * gap)
-            batch["labels"].append(f["labels"] + [IGNORE] * gap)
-            batch["position_ids"].append(f["position_ids"] + list(range(gap)))
-        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+            for key in flat:
+                flat[key].extend(f[key])
+        batch = {k: torch.tensor([v], dtype=torch.long) for k, v in flat.items()}
+        return {**batch, **sequence_lengths(flat["position_ids"])}
 
 
 def selective_loss(model: Any, inputs: dict, num_items: Any = None) -> Any:
@@ -127,8 +124,11 @@ def selective_loss(model: Any, inputs: dict, num_items: Any = None) -> Any:
     keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)  # positions t whose token t+1 is trained
     if keep.numel() == 0:
         keep = torch.zeros(1, dtype=torch.long, device=labels.device)
+    from finetune.varlen import LENGTH_KEYS
+
+    lengths = {k: inputs[k] for k in LENGTH_KEYS if k in inputs}
     out = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], logits_to_keep=keep,
-                use_cache=False)
+                use_cache=False, **lengths)
     logits = out.logits.float()
     picked = targets[:, keep]
     total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), picked.reshape(-1), ignore_index=IGNORE,
@@ -156,11 +156,14 @@ def make_trainer_class():
 
 
 def build_model(config: RunConfig, checks: dict) -> Any:
+    """The base model from its folder, with packed attention, the fast path and the LoRA adapter."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": checks["dtype"]}
+    from finetune import varlen
+
+    kwargs: dict[str, Any] = {"dtype": checks["dtype"], "attn_implementation": varlen.register()}
     if config.train.quantization == "4bit":
         from transformers import BitsAndBytesConfig
 
@@ -266,8 +269,10 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
                "train_examples": len(train_rows), "train_rows": len(train_set), "too_long": dropped}
     save_adapter(trainer.model, config, t.output_dir)
     if t.quality_examples:
+        from finetune import varlen
         from finetune.quality import before_after
 
+        varlen.use(trainer.model, "sdpa")  # generation pads prompts and keeps a cache: plain SDPA
         metrics["quality"] = before_after(trainer.model, tokenizer, checks["fmt"],
                                           load_split(config.data.out, "test"), t.quality_examples)
     return write_manifest(config, metrics, t.output_dir)
@@ -281,14 +286,8 @@ def make_trainer(config: RunConfig, checks: dict, model: Any, tokenizer: Any, tr
     if config.train.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
     return make_trainer_class()(model=model, args=training_arguments(config, checks), train_dataset=train_set,
-                                eval_dataset=val_set, data_collator=PackedCollator(_pad_id(tokenizer)),
+                                eval_dataset=val_set, data_collator=PackedCollator(),
                                 callbacks=callbacks)
-
-
-def _pad_id(tokenizer: Any) -> int:
-    if hasattr(tokenizer, "instruct_tokenizer"):
-        return tokenizer.instruct_tokenizer.tokenizer.eos_id
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def save_adapter(model: Any, config: RunConfig, out: str) -> None:

@@ -142,3 +142,49 @@ def test_fast_path_keeps_the_loss_on_gpu():
     assert relative < 5e-2
     assert all(layer.gradient_checkpointing for layer in speed.decoder_layers(fast))
     assert speed.training_overrides(None)["optim"] == "adamw_torch_fused"
+
+
+def test_varlen_packed_loss_equals_each_example_alone():
+    """`andini finetune`'s path (pack, flatten with example lengths, varlen attention, labelled-only
+    loss) gives the token-weighted mean of each example's own loss, computed alone with plain SDPA."""
+    import torch.nn.functional as F
+
+    from finetune import train, varlen
+
+    plain = tiny_model()
+    packed_model = tiny_model()
+    varlen.use(packed_model, varlen.register())
+    group = examples([37, 12, 50, 23, 9])
+    rows = train.pack([{"input_ids": ids, "labels": labels, "position_ids": list(range(len(ids)))}
+                       for ids, labels in group], max_len=64)
+    assert len(rows) > 1 and any(r["position_ids"].count(0) > 1 for r in rows)  # rows hold several examples
+    batch = train.PackedCollator()(rows)
+    assert batch["input_ids"].shape == (1, sum(len(ids) for ids, _ in group))
+    assert batch["cu_seq_lens_q"].tolist()[-1] == batch["input_ids"].shape[1]
+    with torch.no_grad():
+        loss, _ = train.selective_loss(packed_model, batch)
+        total, count = 0.0, 0
+        for ids, labels in group:
+            logits = plain(input_ids=torch.tensor([ids])).logits[0, :-1]
+            target = torch.tensor(labels[1:])
+            total += F.cross_entropy(logits, target, ignore_index=-100, reduction="sum").item()
+            count += int((target != -100).sum())
+    assert loss.item() == pytest.approx(total / count, abs=1e-5)
+
+
+def test_varlen_attention_keeps_examples_apart_and_falls_back_to_sdpa():
+    from finetune import varlen
+
+    model = tiny_model()
+    varlen.use(model, varlen.register())
+    a, b = examples([7, 11], seed=3)
+    positions = list(range(7)) + list(range(11))
+    with torch.no_grad():
+        packed = model(input_ids=torch.tensor([a[0] + b[0]]), position_ids=torch.tensor([positions]),
+                       **varlen.sequence_lengths(positions)).logits[0]
+        alone_b = model(input_ids=torch.tensor([b[0]])).logits[0]  # no lengths: transformers' SDPA
+        leaky = model(input_ids=torch.tensor([a[0] + b[0]]), position_ids=torch.tensor([positions])).logits[0]
+    assert torch.allclose(packed[7:], alone_b, atol=1e-5)
+    assert not torch.allclose(leaky[7:], alone_b, atol=1e-3)  # without lengths the row is one sequence
+    with pytest.raises(ValueError, match="position_ids"):
+        varlen.sequence_lengths([1, 2, 0])
