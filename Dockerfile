@@ -40,9 +40,7 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     ANDINI_HOME=/data \
-    ANDINI_API_HOST=0.0.0.0 \
-    HF_HUB_OFFLINE=1 \
-    TRANSFORMERS_OFFLINE=1
+    ANDINI_API_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 andini \
  && useradd --system --uid 10001 --gid andini --home-dir /home/andini --create-home andini \
  && mkdir -p /data && chown andini:andini /data

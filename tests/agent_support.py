@@ -147,3 +147,34 @@ class FakeServer:
     def __exit__(self, *exc) -> None:
         self._server.should_exit = True
         time.sleep(0.2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python tests/agent_support.py --port N`: the TGI-wire server as its own process (the compose
+    test's stand-in for TGI, which needs a GPU). Every chat request gets `--reply` as the answer."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--reply", default="Here is what the documents say.", help="the answer to every turn")
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    server = FakeServer(args.port)
+    server.replies = _Forever({"text": args.reply})  # type: ignore[assignment]
+    uvicorn.run(server.app(), host=args.host, port=args.port, log_level="info")
+
+
+class _Forever(list):
+    """A reply queue that never runs dry: every pop gives the same reply."""
+
+    def __init__(self, reply: dict[str, Any]):
+        super().__init__([reply])
+
+    def pop(self, index: int = -1) -> Any:
+        return dict(self[0])
+
+
+if __name__ == "__main__":
+    main()
