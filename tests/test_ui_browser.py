@@ -133,7 +133,7 @@ def _reopen_the_conversation(page, url: str) -> None:
     """A new browser session knows only the store: the reopened thread shows its tool step and sources."""
     page.goto(url)
     page.get_by_test_id("stChatInputTextArea").wait_for(timeout=60_000)
-    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Resume").click()
     page.get_by_role("option", name="How do I start the chat UI?").click()
     answer = page.get_by_test_id("stChatMessage").nth(1)
     answer.get_by_text("Sources", exact=True).first.wait_for(timeout=60_000)
