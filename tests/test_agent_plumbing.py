@@ -224,3 +224,14 @@ def test_a_thread_waiting_for_consent_replays_without_a_final_answer():
     assert kinds(threads.turns("t2")[0].events) == ["tool_call"]
     list(agent.resume("t2", approve=True))
     assert kinds(threads.turns("t2")[0].events) == ["tool_call", "tool_result", "final"]
+
+
+def test_a_misspelled_or_ill_typed_agent_option_is_an_error_naming_it():
+    from andini.errors import AndiniError
+
+    with pytest.raises(AndiniError, match="Unknown agent option 'serch_first'") as caught:
+        Agent(serch_first=True)
+    assert caught.value.hint == "did you mean 'search_first'?"
+    with pytest.raises(AndiniError, match="Agent option 'max_model_calls': Input should be greater than or equal to 1"):
+        Agent(max_model_calls=0)
+    assert Agent(search_first=True, max_tool_calls=2).options.max_tool_calls == 2
