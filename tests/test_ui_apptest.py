@@ -109,7 +109,6 @@ def test_health_line_reports_model_and_chroma(monkeypatch, agent):
 
 @pytest.mark.slow
 def test_upload_ingests_lists_and_removes_a_document(monkeypatch):
-    pytest.importorskip("retrieval.ingest", reason="retrieval has not landed yet")
     at = app_test(monkeypatch).run()
     at.switch_page("views/documents.py").run()
     assert not at.exception, at.exception
@@ -129,7 +128,6 @@ def test_upload_ingests_lists_and_removes_a_document(monkeypatch):
 
 
 def test_missing_folder_is_reported_with_the_fix(monkeypatch):
-    pytest.importorskip("retrieval.ingest", reason="retrieval has not landed yet")
     at = app_test(monkeypatch).run()
     at.switch_page("views/documents.py").run()
     at.text_input[0].input("/no/such/folder").run()
@@ -152,7 +150,6 @@ def _write_run(name: str, accuracy: float, categories: dict[str, float]):
 
 
 def test_evaluation_lists_shows_and_compares_runs(monkeypatch):
-    pytest.importorskip("eval.reports", reason="eval reports have not landed yet")
     _write_run("base", 0.5, {"simple": 0.5, "parallel": 0.5})
     _write_run("tuned", 0.75, {"simple": 1.0, "parallel": 0.5})
     at = app_test(monkeypatch).run()
@@ -169,8 +166,9 @@ def test_evaluation_lists_shows_and_compares_runs(monkeypatch):
 
 
 def test_tasks_table_filters_and_updates(monkeypatch):
-    tasks_mod = pytest.importorskip("agent.tasks", reason="the task store has not landed yet")
-    store = tasks_mod.TaskStore()
+    from agent.tasks import TaskStore
+
+    store = TaskStore()
     first = store.create("Write the report", "two pages")
     store.create("Book the room")
     at = app_test(monkeypatch).run()
@@ -189,10 +187,10 @@ def test_tasks_table_filters_and_updates(monkeypatch):
 
 
 def test_stored_plan_turns_into_tasks(monkeypatch):
-    plans_mod = pytest.importorskip("agent.plans", reason="the plan store has not landed yet")
+    from agent.plans import PlanStore
     from agent.tasks import TaskStore
 
-    plan_id = plans_mod.PlanStore().save(Plan(goal="Ship it", steps=[Step(title="Test"), Step(title="Tag")]))
+    plan_id = PlanStore().save(Plan(goal="Ship it", steps=[Step(title="Test"), Step(title="Tag")]))
     at = app_test(monkeypatch).run()
     at.switch_page("views/tasks.py").run()
     assert any("Ship it" in e.label for e in at.expander)

@@ -3,13 +3,10 @@ scripted chat model: plumbing between the UI and agent/, not evidence of the mod
 
 from __future__ import annotations
 
-import pytest
 from langchain_core.messages import AIMessage
 
 from tests.agent_support import ScriptedChatModel, call
 from tests.ui_support import app_test
-
-pytest.importorskip("agent.run", reason="the agent package has not landed yet")
 
 
 def ui_on_real_agent(monkeypatch, *script):
