@@ -107,6 +107,10 @@ class TrainConfig:
     packing: bool = Field(True, description="Pack several examples per row; position_ids restart per example "
                                             "so examples never attend to each other.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+    memory: Literal["24gb", "12gb", "max"] | None = Field(None, description="GPU memory class: sets tokens per "
+                                                         "micro-batch, QLoRA and checkpointing for a 24 GB card, "
+                                                         "a 12 GB card (QLoRA) or all of a large one "
+                                                         "(finetune.speed.MEMORY_CLASSES); None: as configured.")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 where the hardware "
                                                                            "computes it natively.")
     quantization: Literal["none", "4bit"] = Field("none", description="4bit = QLoRA via bitsandbytes (CUDA only).")

@@ -1,15 +1,17 @@
 """The GPU fast path for training (measured in docs/training-speed.md; `andini bench train` reruns it).
 
-`finetune/train.py` calls both hooks when CUDA is present; on CPU they change nothing. Each lever was
-kept because the benchmark showed it pays on an H100 (docs/training-speed.md has the table):
+`finetune/train.py` calls `apply_memory_class` on every config and the two hooks when CUDA is present;
+on CPU the hooks change nothing. The levers, each measured one at a time in docs/training-speed.md:
 
-- Liger Kernel (a maintained library, not kernels of our own): fused RMSNorm, SwiGLU and RoPE, and the
-  fused linear cross-entropy where the model computes its own loss from labels.
+- Memory classes by name (`train.memory: 24gb | 12gb | max`): micro-batch tokens, QLoRA and the
+  checkpointing policy sized to a card, keeping the run's examples per optimizer step.
+- Selective activation checkpointing: keep the matrix products' and attention's outputs, recompute
+  only the cheap elementwise work (torch.utils.checkpoint's selective contexts).
+- torch.compile of each decoder layer (fuses the norms, RoPE, SwiGLU and the LoRA adds).
+- Liger Kernel (a maintained library): fused RMSNorm, SwiGLU and RoPE.
 - Fused AdamW (`optim="adamw_torch_fused"`).
-- Activation checkpointing managed here: non-reentrant, optionally on only part of the layers.
 
-Padding-free batches are the other big lever; train.py already packs rows with restarting
-position_ids, which transformers' SDPA path turns into a block-diagonal causal mask.
+Packed rows run a flash kernel with no mask through `finetune.varlen`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,50 @@ class FastPathOptions:
     """Switches of the fast path; a config may carry a `fast_path` dict (or bool) to override them."""
 
     enabled: bool = True  # the whole fast path; False keeps plain transformers + peft
-    liger: bool = True  # Liger RMSNorm, SwiGLU, RoPE and fused linear cross-entropy
+    liger: bool = True  # Liger RMSNorm, SwiGLU and RoPE
     fused_adamw: bool = True  # torch's fused AdamW kernel
     checkpoint_fraction: float = 1.0  # share of decoder layers checkpointed when checkpointing is on
+    checkpoint_policy: str = "full"  # full: recompute the layer; save-matmuls: recompute elementwise work only
+    compile: bool = False  # torch.compile each decoder layer
+
+
+@dataclass(frozen=True)
+class MemoryClass:
+    """What `train.memory` sets: sized on one H200 with Mistral-7B (docs/training-speed.md)."""
+
+    tokens: int  # tokens per micro-batch (rows of train.max_seq_len)
+    quantization: str  # none | 4bit
+    gradient_checkpointing: bool
+    fast_path: dict[str, Any]
+
+
+MEMORY_CLASSES: dict[str, MemoryClass] = {
+    "24gb": MemoryClass(16384, "none", True, {}),
+    "12gb": MemoryClass(8192, "4bit", True, {}),
+    "max": MemoryClass(16384, "none", True, {"checkpoint_policy": "save-matmuls"}),
+}
+
+
+def apply_memory_class(config: Any) -> Any:
+    """The config with its memory class's settings; unchanged without `train.memory`.
+
+    Micro-batches get the class's token budget; gradient accumulation changes so that an optimizer
+    step still sees about as many rows as the config asked for (the recipe stays the same).
+    """
+    from dataclasses import replace
+
+    name = getattr(config.train, "memory", None)
+    if name is None:
+        return config
+    cls = MEMORY_CLASSES[name]
+    t = config.train
+    rows = max(1, cls.tokens // t.max_seq_len)
+    accum = max(1, round(t.batch_size * t.grad_accum / rows))
+    train = replace(t, batch_size=rows, grad_accum=accum, quantization=cls.quantization,
+                    gradient_checkpointing=cls.gradient_checkpointing)
+    user = config.fast_path if isinstance(config.fast_path, dict) else {}
+    fast = config.fast_path if isinstance(config.fast_path, bool) else {**cls.fast_path, **user}
+    return replace(config, train=train, fast_path=fast)
 
 
 def options_from(config: Any) -> FastPathOptions:
@@ -97,7 +140,10 @@ def apply_fast_path(model: Any, config: Any) -> Any:
     if opts.liger:
         apply_liger(base)
     if wants_checkpointing(config):
-        enable_checkpointing(base, opts.checkpoint_fraction)
+        enable_checkpointing(base, opts.checkpoint_fraction, opts.checkpoint_policy)
+    if opts.compile:
+        for layer in decoder_layers(base):  # compiled at the first call, after peft added its layers
+            layer.compile(dynamic=True)
     return model
 
 
@@ -111,17 +157,27 @@ def apply_liger(model: Any) -> bool:
         return False
     from liger_kernel.transformers import _apply_liger_kernel_to_instance
 
+    # train.py computes its loss at labelled positions itself, so Liger's loss forward stays out
     _apply_liger_kernel_to_instance(model=model, rope=True, rms_norm=True, swiglu=True,
-                                    fused_linear_cross_entropy=True, cross_entropy=False)
+                                    fused_linear_cross_entropy=False, cross_entropy=False)
     return True
 
 
-def enable_checkpointing(model: Any, fraction: float = 1.0) -> int:
+def enable_checkpointing(model: Any, fraction: float = 1.0, policy: str = "full") -> int:
     """Non-reentrant activation checkpointing on the first `fraction` of decoder layers; returns how many.
 
-    Layers left out keep their activations: less recomputation for the memory they take.
+    Layers left out keep their activations: less recomputation for the memory they take. With
+    policy "save-matmuls" the checkpointed layers keep their matrix products' and attention's outputs
+    and recompute only elementwise work (norms, RoPE, SwiGLU, LoRA adds) in the backward pass.
     """
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs: dict[str, Any] = {"use_reentrant": False}
+    if policy == "save-matmuls":
+        kwargs["context_fn"] = save_matmuls_context()
+    elif policy != "full":
+        from andini.errors import AndiniError
+
+        raise AndiniError(f"Unknown checkpoint_policy {policy!r}.", hint="use full or save-matmuls")
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     layers = decoder_layers(model)
     keep = round(len(layers) * max(0.0, min(1.0, fraction)))
     for index, layer in enumerate(layers):
@@ -134,3 +190,22 @@ def decoder_layers(model: Any) -> list[Any]:
     from transformers.modeling_layers import GradientCheckpointingLayer
 
     return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+
+
+#: Ops whose outputs selective checkpointing keeps (str(op) of the OpOverload); the rest is recomputed.
+SAVED_OPS = frozenset({"aten.mm.default", "aten.addmm.default", "aten.bmm.default",
+                       "torch_attn._varlen_attn.default", "aten._scaled_dot_product_flash_attention.default",
+                       "aten._scaled_dot_product_efficient_attention.default",
+                       "aten._scaled_dot_product_cudnn_attention.default"})
+
+
+def save_matmuls_context() -> Any:
+    """A `context_fn` for torch.utils.checkpoint: save the SAVED_OPS outputs, recompute everything else."""
+    import functools
+
+    from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+
+    def policy(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
+        return CheckpointPolicy.MUST_SAVE if str(op) in SAVED_OPS else CheckpointPolicy.PREFER_RECOMPUTE
+
+    return functools.partial(create_selective_checkpoint_contexts, policy)

@@ -179,6 +179,7 @@ def build_model(config: RunConfig, checks: dict) -> Any:
 
         model = speed.apply_fast_path(model, config)
     lora = config.lora
+    torch.manual_seed(config.train.seed)  # the same LoRA initialisation every run
     peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                              target_modules=lora.target_modules, task_type="CAUSAL_LM")
     model = get_peft_model(model, peft_config)
@@ -239,7 +240,9 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
     import torch
     from transformers.trainer_utils import get_last_checkpoint
 
-    config = load_config(config_path)
+    from finetune.speed import apply_memory_class
+
+    config = apply_memory_class(load_config(config_path))
     checks = preflight(config)
     t = config.train
     if t.threads:

@@ -188,3 +188,30 @@ def test_varlen_attention_keeps_examples_apart_and_falls_back_to_sdpa():
     assert not torch.allclose(leaky[7:], alone_b, atol=1e-3)  # without lengths the row is one sequence
     with pytest.raises(ValueError, match="position_ids"):
         varlen.sequence_lengths([1, 2, 0])
+
+
+def test_memory_class_sets_the_batch_and_keeps_rows_per_step():
+    from dataclasses import replace
+
+    from finetune.config import load_config
+
+    config = load_config("configs/mistral-7b-qlora.yaml")  # 4 rows x 4 accumulation of 4096 tokens
+    assert speed.apply_memory_class(config) is config  # no class: as configured
+    small = speed.apply_memory_class(replace(config, train=replace(config.train, memory="12gb")))
+    assert (small.train.batch_size, small.train.grad_accum, small.train.quantization) == (2, 8, "4bit")
+    big = speed.apply_memory_class(replace(config, train=replace(config.train, memory="max"),
+                                           fast_path={"liger": False}))
+    assert speed.options_from(big) == speed.FastPathOptions(liger=False, checkpoint_policy="save-matmuls")
+
+
+def test_selective_checkpointing_gives_the_full_checkpointing_gradients():
+    grads = []
+    for policy in ("full", "save-matmuls"):
+        model = tiny_model().train()
+        speed.enable_checkpointing(model, 1.0, policy)
+        batch = bench.packed_batch(examples([30, 20, 40]), row_tokens=64)
+        model(**batch).loss.backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
+    with pytest.raises(AndiniError, match="checkpoint_policy"):
+        speed.enable_checkpointing(tiny_model(), 1.0, "nope")
