@@ -59,6 +59,7 @@ def write_card(out: Path, config: RunConfig, splits: dict[str, list[Example]], l
         "read_by_source": dict(builder.read),
         "removed": {k: dict(v) for k, v in builder.removed.items()},
         "invalid_total": len(builder.problems),
+        "repaired": dict(builder.repaired),
         "splits": {}, "licenses": {},
         "files": {name: file_sha256(out / f"{name}.jsonl") for name in splits},
     }
@@ -70,6 +71,7 @@ def write_card(out: Path, config: RunConfig, splits: dict[str, list[Example]], l
             "calls_per_example": _distribution([len(e.target_calls) for e in items]),
             "plans": sum(e.target_plan is not None for e in items),
             "irrelevance": sum(bool(e.meta.get("irrelevance")) for e in items),
+            "augmented": dict(Counter(k for e in items for k in e.meta.get("augment", [])).most_common()),
             "tokens": _percentiles(lengths[name]),
         }
         for e in items:
@@ -98,6 +100,10 @@ def _histogram(path: Path, lengths: dict[str, list[int]]) -> None:
     plt.close(fig)
 
 
+_AUGMENTS = ("compose_parallel", "compose_multi", "distractors", "irrelevance_removal", "irrelevance_donor",
+             "mask_names", "shuffle_arguments", "shuffle_tools")
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     lines = [f"# Dataset card\n\nFormat `{card['format']}`, base model `{card['base_model']}`.\n",
              "## Splits\n", "| split | examples | by source | plans | irrelevance | tokens p50 / p95 / max |",
@@ -113,6 +119,17 @@ def card_markdown(card: dict[str, Any]) -> str:
     for step, detail in card["removed"].items():
         for key, n in sorted(detail.items()):
             lines.append(f"| {step} | {key} | {n} |")
+    if card.get("repaired"):
+        lines += ["", "## Repaired, not dropped\n",
+                  "Numbers and booleans written as strings where the schema declares them, converted losslessly "
+                  "(`'63'` -> 63), then validated:\n", "| file:type | repairs |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(card["repaired"].items())]
+    lines += ["", "## Augmentations (finetune/augment.py)\n", "| split | examples | " +
+              " | ".join(_AUGMENTS) + " |", "|---|---|" + "---|" * len(_AUGMENTS)]
+    for name, s in card["splits"].items():
+        counts = s.get("augmented", {})
+        lines.append(f"| {name} | {s['examples']} | " + " | ".join(
+            f"{counts.get(k, 0)} ({counts.get(k, 0) / max(s['examples'], 1):.0%})" for k in _AUGMENTS) + " |")
     train = card["splits"].get("train", {})
     lines += ["", "## Shape of the training split\n",
               f"- tools per example: {train.get('tools_per_example')}",

@@ -43,6 +43,24 @@ class EvalFileConfig:
 
 
 @dataclass(config=_STRICT)
+class AugmentConfig:
+    """Augmentations of each split (finetune/augment.py). Shares are of the split's examples."""
+
+    compose_parallel: float = Field(0.0, ge=0, le=2, description="Add this share of requests composed of 2-3 "
+                                                                 "single-call examples of one function.")
+    compose_multi: float = Field(0.0, ge=0, le=2, description="Add this share composed of single-call examples "
+                                                              "of different functions.")
+    irrelevance_removal: float = Field(0.0, ge=0, le=1, description="Add this share of no-call examples made by "
+                                                                    "removing the called tools (the rest kept).")
+    mask_names: float = Field(0.0, ge=0, le=1, description="Share of examples whose function and parameter names "
+                                                           "are replaced by random ones.")
+    shuffle_arguments: float = Field(0.0, ge=0, le=1, description="Share whose parameters are listed (and "
+                                                                  "the target's arguments written) in another order.")
+    shuffle_tools: float = Field(0.0, ge=0, le=1, description="Share whose offered tools are put in another order.")
+    distractor_candidates: int = Field(6, ge=1, description="Distractors are drawn from this many most similar tools.")
+
+
+@dataclass(config=_STRICT)
 class DataConfig:
     """`andini data build`: sources -> validated, deduplicated, decontaminated splits and a card."""
 
@@ -63,10 +81,11 @@ class DataConfig:
     irrelevance_fraction: float = Field(0.1, ge=0, le=1, description="Add this share of examples whose offered "
                                                                      "tools don't fit (the answer is text).")
     multi_call_weight: float = Field(1.0, ge=0, description="Extra weight of examples with 2+ calls.")
-    distractor_tools: int = Field(0, ge=0, description="Offer this many extra tools from other examples, so "
-                                                       "the model must choose (Seal/NESTFUL offer only the called ones).")
-    max_description_chars: int | None = Field(None, ge=0, description="Cut tool and parameter descriptions to this "
-                                                                       "length (compact schemas: shorter sequences).")
+    distractor_tools: int = Field(0, ge=0, description="Offer this many extra tools, the most similar to the called "
+                                                       "ones, so the model must choose (Seal/NESTFUL offer only the called ones).")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Augmentations (finetune/augment.py).")
+    repair_types: bool = Field(True, description="Un-string numbers and booleans where the schema declares them "
+                                                 "(lossless; counted in the card) instead of dropping the example.")
     max_tokens: int = Field(2048, ge=16, description="Drop rendered examples longer than this (counted in the card).")
 
 

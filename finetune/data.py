@@ -1,26 +1,27 @@
 """`andini data build`: sources -> validated, deduplicated, decontaminated, split, mixed JSONL + a card.
 
-Order matters and is fixed: read and validate; compact tool text; remove exact and near duplicates;
-remove anything too close to an evaluation question; split each source by a stable hash (turns of one
-conversation stay together); then mix only the training split (caps, weights, multi-call weight);
-add distractor tools and irrelevance examples to every split; render and drop what is too long.
-Every removal is counted in the card: nothing is dropped silently.
+Order matters and is fixed: read, repair types losslessly and validate; remove exact and near
+duplicates; remove anything too close to an evaluation question; split each source by a stable hash
+(turns of one conversation stay together); then mix only the training split (caps, weights,
+multi-call weight); augment every split from its own examples (finetune/augment.py: composition,
+similar distractors, no-call examples, masking, shuffles); render and drop what is too long.
+Tool descriptions are kept whole: training reads the same tool text that serving and evaluation show.
+Every removal and repair is counted in the card: nothing is dropped or changed silently.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 from andini.errors import InputError
-from andini.schema import Example, Message
+from andini.schema import Example
 from finetune.config import RunConfig
 from finetune.dedup import NearDuplicateIndex, normalize
-from finetune.readers import IRRELEVANT_REPLY, read_examples
+from finetune.readers import read_examples
 from finetune.validate import Problem, check_file
 
 SPLITS = ("train", "val", "test")
@@ -52,18 +53,6 @@ def explode(example: Example) -> list[Example]:
     return out
 
 
-def compact(example: Example, limit: int) -> Example:
-    """Tool and parameter descriptions cut to `limit` characters: fewer tokens per example."""
-    tools = []
-    for tool in example.tools:
-        params = json.loads(json.dumps(tool.parameters))
-        for prop in (params.get("properties") or {}).values():
-            if isinstance(prop, dict) and isinstance(prop.get("description"), str):
-                prop["description"] = prop["description"][:limit]
-        tools.append(tool.model_copy(update={"description": tool.description[:limit], "parameters": params}))
-    return example.model_copy(update={"tools": tools})
-
-
 class Builder:
     """Holds the counts that become the dataset card while examples flow through the steps."""
 
@@ -72,22 +61,25 @@ class Builder:
         self.removed: dict[str, Counter] = defaultdict(Counter)
         self.problems: list[Problem] = []
         self.read: Counter = Counter()
+        self.repaired: Counter = Counter()
 
     def read_sources(self) -> list[Example]:
         examples: list[Example] = []
         for source in self.config.data.sources:
             path = self.config.data_path(source.path)
-            for example, problem in check_file(path, source.format, strict=self.strict):
+            for example, problem in check_file(path, source.format, strict=self.strict,
+                                               repair=self.config.data.repair_types):
                 if problem is not None:
                     self.problems.append(problem)
                     self.removed["invalid"][problem.kind] += 1
                     continue
+                self.repaired.update({f"{path.name}:{k}": v for k, v in example.meta.get("repaired", {}).items()})
+                self.repaired["examples"] += bool(example.meta.get("repaired"))
                 example.meta["source_file"] = path.name
                 parts = explode(example) if source.explode else [example]
                 self.read[example.source] += len(parts)
                 examples.extend(parts)
-        limit = self.config.data.max_description_chars
-        return [compact(e, limit) for e in examples] if limit is not None else examples
+        return examples
 
     def deduplicate(self, examples: list[Example]) -> list[Example]:
         exact: set[str] = set()
@@ -174,43 +166,6 @@ class Builder:
         return mixed
 
 
-def add_distractors(examples: list[Example], count: int, seed: int) -> list[Example]:
-    """Offer `count` more tools taken from other examples, in a stable shuffled position."""
-    pool = {t.name: t for ex in examples for t in ex.tools}
-    names = sorted(pool)
-    out = []
-    for ex in examples:
-        if not ex.tools or count == 0:
-            out.append(ex)
-            continue
-        rng = random.Random(f"{seed}:{ex.id}")
-        own = {t.name for t in ex.tools}
-        extra = [pool[n] for n in rng.sample(names, min(len(names), count + len(own))) if n not in own][:count]
-        tools = [*ex.tools, *extra]
-        rng.shuffle(tools)
-        out.append(ex.model_copy(update={"tools": tools}))
-    return out
-
-
-def irrelevance_examples(examples: list[Example], fraction: float, seed: int) -> list[Example]:
-    """Tool-call examples with the tools of another example offered instead: the answer is text."""
-    with_calls = [e for e in examples if e.target_calls and len(e.messages) == 1]
-    wanted = round(len(examples) * fraction)
-    rng = random.Random(seed)
-    rng.shuffle(with_calls)
-    out = []
-    for ex, donor in zip(with_calls, with_calls[1:] + with_calls[:1], strict=True):
-        if len(out) >= wanted:
-            break
-        if {t.name for t in donor.tools} & {c.name for c in ex.target_calls}:
-            continue
-        out.append(Example(id=f"{ex.id}-irrelevant", messages=[Message(role="user", content=query_text(ex))],
-                           tools=donor.tools, target_text=IRRELEVANT_REPLY, source=ex.source,
-                           license=ex.license, meta={"source_file": ex.meta.get("source_file"),
-                                                     "irrelevance": True}))
-    return out
-
-
 def drop_long(examples: list[Example], config: RunConfig, builder: Builder, step: str) -> list[Example]:
     """Examples whose rendering fits data.max_tokens; the others are counted under too_long.<step>."""
     from finetune.card import token_lengths
@@ -226,6 +181,7 @@ def drop_long(examples: list[Example], config: RunConfig, builder: Builder, step
 
 def build(config: RunConfig, strict: bool = False, progress=print) -> dict[str, Any]:
     """Run every step; write out/{train,val,test}.jsonl, card.md, card.json, lengths.png, problems.jsonl."""
+    from finetune.augment import augment_split
     from finetune.card import token_lengths, write_card
 
     data = config.data
@@ -236,11 +192,9 @@ def build(config: RunConfig, strict: bool = False, progress=print) -> dict[str, 
     splits = builder.split(examples)
     splits["train"] = builder.mix(splits["train"])
     for name in SPLITS:
-        items = add_distractors(splits[name], data.distractor_tools, data.seed)
-        items += irrelevance_examples(items, data.irrelevance_fraction, data.seed)
-        splits[name] = items
+        splits[name] = augment_split(splits[name], data, builder.removed["augment_invalid"])
     lengths: dict[str, list[int]] = {}
-    for name in SPLITS:  # distractor tools made some longer
+    for name in SPLITS:  # distractor tools and composition made some longer
         splits[name] = drop_long(splits[name], config, builder, name)
         lengths[name] = token_lengths(splits[name], config)
     out = Path(data.out)

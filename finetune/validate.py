@@ -4,13 +4,21 @@ tool, has its required arguments, and its arguments validate against that tool's
 
 NESTFUL arguments may hold references to earlier results (`$var1.x$`); their value is only known at
 run time, so such arguments are checked for presence, not type.
+
+`repair_types` fixes one kind of problem losslessly before validation, for `andini data build`: a
+number or boolean written as a string where the schema declares integer, number or boolean (Seal-Tools
+writes `'63'` for an integer age). The value is converted only when the text is exactly that value
+(`'63'` -> 63, `'2.5'` -> 2.5, `'true'` -> true; never `'063'`, `'1e3'` or `'yes'`), and each repair is
+counted in the dataset card. `andini data check` reports the raw file, unrepaired.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -61,12 +69,63 @@ def example_problems(example: Example) -> list[tuple[str, str, str]]:
     return problems
 
 
-def check_file(path: Path | str, fmt: str, strict: bool = False) -> Iterator[tuple[Example | None, Problem | None]]:
-    """Each record of a file as (example, None) or (None, problem). `strict` raises at the first problem."""
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
+
+
+def _declared(schema: dict) -> set[str]:
+    kind = schema.get("type")
+    return set(kind) if isinstance(kind, list) else {kind} if isinstance(kind, str) else set()
+
+
+def _repaired(value: Any, schema: Any, counts: Counter) -> Any:
+    """`value` with every lossless string -> integer/number/boolean conversion its schema asks for."""
+    if not isinstance(schema, dict):
+        return value
+    kinds = _declared(schema)
+    if isinstance(value, str) and kinds and "string" not in kinds:
+        text = value.strip()
+        if "integer" in kinds and _INTEGER.fullmatch(text):
+            counts["integer"] += 1
+            return int(text)
+        if "number" in kinds and _NUMBER.fullmatch(text):
+            counts["number"] += 1
+            return int(text) if _INTEGER.fullmatch(text) else float(text)
+        if "boolean" in kinds and text in ("true", "false"):
+            counts["boolean"] += 1
+            return text == "true"
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        return {k: _repaired(v, props.get(k), counts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repaired(v, schema.get("items"), counts) for v in value]
+    return value
+
+
+def repair_types(example: Example) -> tuple[Example, Counter]:
+    """The example with its target calls' numbers and booleans un-stringed where the schema declares
+    them, and the count of repairs by declared type (empty when nothing changed)."""
+    tools = {t.name: t for t in example.tools}
+    counts: Counter = Counter()
+    calls = [c.model_copy(update={"arguments": _repaired(c.arguments, tools[c.name].parameters, counts)})
+             if c.name in tools else c for c in example.target_calls]
+    return (example.model_copy(update={"target_calls": calls}) if counts else example), counts
+
+
+def check_file(path: Path | str, fmt: str, strict: bool = False,
+               repair: bool = False) -> Iterator[tuple[Example | None, Problem | None]]:
+    """Each record of a file as (example, None) or (None, problem). `strict` raises at the first problem.
+    With `repair`, lossless type repairs are made first (see `repair_types`); a repaired example keeps
+    its counts in meta['repaired'] and is yielded only when it then validates."""
     for line, item in iter_checked(path, fmt):
         if isinstance(item, InputError):
             problem = Problem(path=str(path), line=line, field=item.field, reason=_reason(item))
         else:
+            if repair:
+                fixed, counts = repair_types(item)
+                if counts and not example_problems(fixed):
+                    item = fixed.model_copy(update={"meta": {**fixed.meta, "repaired": dict(counts)}})
             found = example_problems(item)
             if not found:
                 yield item, None

@@ -27,7 +27,9 @@ def write_config(tmp_path, shared_data, **data_overrides):
             {"path": str(leaked), "format": "andini"}],
         "eval_files": [{"path": "bfcl/BFCL_v4_simple_python.json", "format": "bfcl"}],
         "val_fraction": 0.1, "test_fraction": 0.2, "irrelevance_fraction": 0.1, "distractor_tools": 1,
-        "max_description_chars": 40, "max_tokens": 600, **data_overrides}
+        "augment": {"compose_parallel": 0.2, "compose_multi": 0.2, "irrelevance_removal": 0.1, "mask_names": 0.3,
+                    "shuffle_arguments": 0.3, "shuffle_tools": 0.5},
+        "max_tokens": 600, **data_overrides}
     config = {"data": data, "model": {"base": "mistralai/Mistral-7B-Instruct-v0.3"},
               "train": {"output_dir": str(tmp_path / "adapter")}}
     path = tmp_path / "run.yaml"
