@@ -47,9 +47,11 @@ class MemoryClass:
 
 
 MEMORY_CLASSES: dict[str, MemoryClass] = {
-    "24gb": MemoryClass(16384, "none", True, {}),
+    # 16,384 tokens peaked at 25.2 GiB on the H200 (docs/training-speed.md): 12,288 stays under 24
+    "24gb": MemoryClass(12288, "none", True, {}),
     "12gb": MemoryClass(8192, "4bit", True, {}),
-    "max": MemoryClass(16384, "none", True, {"checkpoint_policy": "save-matmuls"}),
+    # save-matmuls at 16,384 tokens ran out of the H200's 139 GiB; full checkpointing it is, with long rows
+    "max": MemoryClass(32768, "none", True, {}),
 }
 
 

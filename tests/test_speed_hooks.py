@@ -201,7 +201,8 @@ def test_memory_class_sets_the_batch_and_keeps_rows_per_step():
     assert (small.train.batch_size, small.train.grad_accum, small.train.quantization) == (2, 8, "4bit")
     big = speed.apply_memory_class(replace(config, train=replace(config.train, memory="max"),
                                            fast_path={"liger": False}))
-    assert speed.options_from(big) == speed.FastPathOptions(liger=False, checkpoint_policy="save-matmuls")
+    assert (big.train.batch_size, big.train.grad_accum) == (8, 2)
+    assert speed.options_from(big) == speed.FastPathOptions(liger=False)
 
 
 def test_selective_checkpointing_gives_the_full_checkpointing_gradients():
