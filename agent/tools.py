@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from andini.errors import AndiniError
-from andini.schema import Plan, Source
+from andini.schema import Plan, Source, plan_tool
 
 ENTRY_POINT_GROUP = "andini.tools"
 SIDE_EFFECT = "side_effect"
@@ -94,14 +94,11 @@ def builtin_tools(ctx: ToolContext) -> list[Any]:
                                          "start": h.source.start, "end": h.source.end,
                                          "text": h.text} for h in hits]}, ensure_ascii=False)
 
-    def make_plan(goal: Annotated[str, Field(min_length=1, description=Plan.model_fields["goal"].description)],
-                  steps: Annotated[list[dict[str, Any]], Field(min_length=1, description="Ordered steps: "
-                                   "{title, detail, tool_call?, sources?}.")],
-                  assumptions: Annotated[list[str], Field(description="What the plan takes for granted.")] = ()) -> str:
-        """Write a step-by-step plan for the goal. The plan is validated and saved."""
-        plan = Plan.model_validate({"goal": goal, "steps": steps, "assumptions": list(assumptions)})
-        plan_id = ctx.plans.save(plan, thread_id=ctx.thread_id)
-        return json.dumps({"plan_id": plan_id, "plan": plan.model_dump(mode="json", exclude_none=True)})
+    def make_plan(**plan: Any) -> str:
+        """Validate and save the plan (arguments are `andini.schema.plan_tool()`'s)."""
+        checked = Plan.model_validate(plan)
+        plan_id = ctx.plans.save(checked, thread_id=ctx.thread_id)
+        return json.dumps({"plan_id": plan_id, "plan": checked.model_dump(mode="json", exclude_none=True)})
 
     def create_task(title: Annotated[str, Field(min_length=1, description="What to do, in a line.")],
                     detail: Annotated[str, Field(description="More about it.")] = "") -> str:
@@ -126,14 +123,18 @@ def builtin_tools(ctx: ToolContext) -> list[Any]:
         ctx.tasks.delete(task_id)
         return json.dumps({"deleted": task_id})
 
-    plan_tool = as_tool(make_plan)
-    plan_tool.args_schema = _PlanArgs  # the exact Plan schema, so the grammar and validation use it
-    return [as_tool(search_knowledge_base), plan_tool, as_tool(create_task, side_effect=True),
+    return [as_tool(search_knowledge_base), _plan_tool(make_plan), as_tool(create_task, side_effect=True),
             as_tool(list_tasks), as_tool(update_task, side_effect=True), as_tool(delete_task, side_effect=True)]
 
 
-class _PlanArgs(Plan):
-    """Write a step-by-step plan for the goal."""
+def _plan_tool(fn: Callable[..., str]) -> Any:
+    """`make_plan` exactly as `andini.schema.plan_tool()` declares it: the schema the model is trained
+    on, the grammar compiles and eval scores (arguments are validated as a `Plan` when it runs)."""
+    from langchain_core.tools import StructuredTool
+
+    spec = plan_tool()
+    return StructuredTool(name=spec.name, description=spec.description, args_schema=spec.parameters,
+                          func=fn, metadata={SIDE_EFFECT: False})
 
 
 def sources_of(result: Any) -> list[Source]:

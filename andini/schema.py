@@ -99,13 +99,46 @@ class Example(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
     def target_message(self) -> Message:
-        """The assistant turn the model should produce."""
+        """The assistant turn the model should produce: a plan is a `make_plan` call, as served."""
         if self.target_plan is not None:
-            return Message(role="assistant", content=self.target_plan.model_dump_json(exclude_none=True))
+            return Message(role="assistant", tool_calls=[plan_call(self.target_plan)])
         return Message(role="assistant", content=self.target_text or "", tool_calls=self.target_calls)
 
 
+MAKE_PLAN = "make_plan"
+PLAN_DESCRIPTION = "Write a step-by-step plan for the goal. The plan is validated and saved."
+
+
 def plan_tool() -> ToolSpec:
-    """The plan schema offered as a tool, so any backend can emit a plan as a call."""
-    schema = Plan.model_json_schema()
-    return ToolSpec(name="make_plan", description="Write a step-by-step plan for the goal.", parameters=schema)
+    """The `make_plan` tool: the one definition the agent offers, the data builder trains on, the grammar
+    compiles and eval scores. Its parameters are the `Plan` schema in served form (see `served_schema`),
+    so the text a model is trained on is the text every backend is sent."""
+    return ToolSpec(name=MAKE_PLAN, description=PLAN_DESCRIPTION, parameters=served_schema(Plan.model_json_schema()))
+
+
+def served_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema as LangChain hands a tool's arguments to every backend: `$ref`s inlined, `$defs`,
+    titles and the top-level description dropped. Unchanged by LangChain's own conversion, so a tool
+    declared in this form reaches the model as declared. A cyclic reference becomes `{}` (any value)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(v, seen) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {} if name in seen else walk({**defs[name], **rest}, (*seen, name))
+        return {k: ({p: walk(sub, seen) for p, sub in v.items()} if k == "properties" else walk(v, seen))
+                for k, v in node.items() if k not in ("$defs", "title")}
+
+    out = walk(schema, ())
+    out.pop("description", None)
+    return out
+
+
+def plan_call(plan: Plan) -> ToolCall:
+    """A plan as the `make_plan` call that carries it (defaults left out: fewer tokens to learn)."""
+    return ToolCall(name=MAKE_PLAN, arguments=plan.model_dump(mode="json", exclude_defaults=True))

@@ -21,11 +21,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from andini.errors import InputError
-from andini.schema import Example, Plan, plan_tool
+from andini.schema import Example, Plan
 from eval.runs import ModelRunConfig, RunWriter, new_run_dir, timing_summary
-
-PLAN_SYSTEM = ("You write plans. Call make_plan with the goal and a short list of concrete steps, "
-               "each with a title of a few words.")
 
 
 class PlansConfig(ModelRunConfig):
@@ -91,7 +88,6 @@ def summarise_plans(records: list[dict[str, Any]]) -> dict[str, Any]:
 def run_plans(config: PlansConfig, out: Path | None = None, complete: Callable[..., Any] | None = None,
               progress: Callable[[int, int, dict], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Generate a plan per goal, score it, write the run folder; returns (folder, summary)."""
-    from andini.schema import Message
     from finetune.readers import read_examples
 
     if not Path(config.data).is_file():
@@ -102,12 +98,13 @@ def run_plans(config: PlansConfig, out: Path | None = None, complete: Callable[.
     run_dir = new_run_dir("plans", config.label(), out)
     writer = RunWriter(run_dir)
     writer.write_config({"kind": "plans", "name": config.label(), **config.model_dump(mode="json"),
-                         "system_prompt": PLAN_SYSTEM, "items": len(examples)})
-    records, tools = [], [plan_tool()]
+                         "items": len(examples)})
+    records = []
     try:
         for index, example in enumerate(examples, start=1):
-            messages = [Message(role="system", content=PLAN_SYSTEM), *example.messages]
-            completion = complete(messages, tools, backend=config.backend, model=config.model,
+            # The prompt a plan example is trained on: the request, with `make_plan` offered.
+            messages = example.messages
+            completion = complete(messages, example.tools, backend=config.backend, model=config.model,
                                   adapter=config.adapter, constrained=config.constrained,
                                   max_new_tokens=config.max_new_tokens, tool_choice=config.tool_choice)
             record = {"id": example.id, "category": "coplan", "goal": example.meta.get("goal"),

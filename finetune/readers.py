@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from andini.errors import InputError
-from andini.schema import Example, Message, Plan, Step, ToolCall, ToolSpec
+from andini.schema import Example, Message, Plan, Step, ToolCall, ToolSpec, plan_tool
 
 FORMATS = ("bfcl", "openai", "sharegpt", "glaive", "seal", "nestful", "coplan", "andini")
 IRRELEVANT_REPLY = "None of the available functions fits this request, so I can't call one."
@@ -443,7 +443,8 @@ def _coplan_record(rec: dict, rid: str) -> Example:
         raise _RecordError("no 'Step N:' found", "updated_script" if condition else "script")
     ask = f"Make a step-by-step plan to {goal}." + (f" Keep in mind: {condition}." if condition else "")
     meta = {"goal": goal, "condition": condition, "generator": rec.get("source"), "category": rec.get("category")}
-    return Example(id=rid, messages=[Message(role="user", content=ask)],
+    # Offered `make_plan` and answered with that call, as the agent serves a planning request.
+    return Example(id=rid, messages=[Message(role="user", content=ask)], tools=[plan_tool()],
                    target_plan=Plan(goal=goal, steps=steps, assumptions=[condition] if condition else []),
                    source="coplan", license="Apache-2.0", meta={k: v for k, v in meta.items() if v})
 

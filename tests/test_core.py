@@ -44,14 +44,13 @@ def test_chatml_round_trip_and_masks():
 
 
 def test_chatml_prompt_inlines_schema_references():
-    from andini.schema import plan_tool
-
-    prompt = prompt_text(get_format("chatml"), [Message(role="user", content="plan")], [plan_tool()])
+    declared = ToolSpec(name="make_plan", parameters=Plan.model_json_schema())
+    prompt = prompt_text(get_format("chatml"), [Message(role="user", content="plan")], [declared])
     listed = json.loads(prompt.split("<tools>\n")[1].split("\n</tools>")[0])
     assert "$defs" not in prompt and "$ref" not in prompt
     step = listed["parameters"]["properties"]["steps"]["items"]
     assert step["required"] == ["title"] and "tool_call" in step["properties"]
-    assert "$defs" in plan_tool().parameters  # the declared schema, which the grammar and validation use, is kept
+    assert "$defs" in declared.parameters  # the declared schema, which the grammar and validation use, is kept
 
 
 def test_chatml_parse_rejects_broken_call():
@@ -59,10 +58,12 @@ def test_chatml_parse_rejects_broken_call():
         get_format("chatml").parse("<tool_call>\n{\"name\": \"x\"")
 
 
-def test_plan_target_is_json_plan():
+def test_plan_target_is_a_make_plan_call():
     plan = Plan(goal="g", steps=[{"title": "a"}])
     ex = Example(id="1", messages=[Message(role="user", content="g")], target_plan=plan)
-    assert json.loads(ex.target_message().content)["steps"][0]["title"] == "a"
+    target = ex.target_message()
+    assert target.content == "" and target.tool_calls == [ToolCall(name="make_plan", arguments={
+        "goal": "g", "steps": [{"title": "a"}]})]
 
 
 def test_help_is_fast_and_imports_nothing_heavy():

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from andini.formats import Segment
-from andini.schema import Message, ToolCall, ToolSpec
+from andini.schema import Message, ToolCall, ToolSpec, served_schema
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 TOOLS_PREAMBLE = (
@@ -35,9 +35,7 @@ def readable_schema(parameters: dict | None) -> dict | None:
     prompt changes: the grammar and validation keep the schema as declared."""
     if not parameters or "$defs" not in parameters:
         return parameters
-    from langchain_core.utils.json_schema import dereference_refs  # handles cycles (they become {})
-
-    return {k: v for k, v in dereference_refs(parameters).items() if k != "$defs"}
+    return served_schema(parameters)
 
 
 class ChatMLToolsFormat:
