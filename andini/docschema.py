@@ -1,0 +1,262 @@
+"""A person's own JSON Schema, for `andini generate`: loaded from a JSON or YAML file, checked to be a
+draft 2020-12 schema, its `$ref`s resolved (inside the file, or to files beside it) and bundled into
+one self-contained schema that a decoder's grammar can take, and each keyword sorted into those the
+grammar enforces and those left to validation and retry.
+
+Every error names the file and a JSON pointer (RFC 6901) into the schema:
+
+    deploy.json: at /properties/replicas/type: 'int' is not valid under any of the given schemas
+    ci.yaml: at /properties/jobs/$ref: cannot resolve '#/$defs/job' (no such place in ci.yaml)
+
+The `jsonschema` and `referencing` libraries (the reference Python implementation) do the checking
+and the resolving; what we add is the bundling and the grammar report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from andini.errors import InputError
+
+#: Assertion keywords that xgrammar's JSON Schema compiler cannot enforce (measured on xgrammar
+#: 0.2.8 in tests/test_generate.py): a document is held to them by validation, then retry.
+NOT_BY_GRAMMAR = {
+    "oneOf": "the grammar allows any branch; 'exactly one' is checked after generation",
+    "allOf": "the grammar takes only one branch; the others are checked after generation",
+    "not": "a negation has no grammar; checked after generation",
+    "uniqueItems": "checked after generation",
+    "dependentRequired": "checked after generation",
+    "if": "conditional schemas are checked after generation",
+    "then": "conditional schemas are checked after generation",
+    "else": "conditional schemas are checked after generation",
+}
+#: Keywords whose value is one subschema, a list of them, or a map of them (draft 2020-12).
+_ONE = ("items", "contains", "additionalProperties", "propertyNames", "not", "if", "then", "else",
+        "unevaluatedItems", "unevaluatedProperties")
+_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
+_MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+BUNDLE_DEFS = "andini_refs"
+
+
+def pointer(parts: list[Any] | tuple[Any, ...]) -> str:
+    """An RFC 6901 JSON pointer: '' is the whole document, '/a/0/b~1c' a place in it."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@dataclass(frozen=True)
+class Unenforced:
+    """A keyword the grammar cannot honour, at its place in the schema."""
+
+    keyword: str
+    pointer: str
+    how: str
+
+    def __str__(self) -> str:
+        return f"{self.keyword} at {self.pointer or '/'}: {self.how}"
+
+
+@dataclass
+class DocSchema:
+    """A checked schema: the person's as written, and the bundled one a grammar compiles."""
+
+    schema: dict[str, Any] | bool
+    source: str
+    bundled: dict[str, Any] | bool
+    unenforced: list[Unenforced] = field(default_factory=list)
+
+    @cached_property
+    def validator(self) -> Any:
+        from jsonschema import Draft202012Validator
+
+        # the bundle means the same as the schema and needs no files: references point inside it
+        return Draft202012Validator(self.bundled, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    def errors(self, document: Any) -> list[str]:
+        """What is wrong with `document`, one line per problem: instance pointer, message, keyword."""
+        found = sorted(self.validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+        return [f"at {pointer(list(e.absolute_path)) or '/'}: {e.message[:300]} ({e.validator})" for e in found]
+
+    @property
+    def name(self) -> str:
+        schema = self.schema if isinstance(self.schema, dict) else {}
+        return str(schema.get("title") or Path(self.source).stem or "document")
+
+
+def load_schema(source: str | Path | dict | bool, *, name: str = "<schema>") -> DocSchema:
+    """A DocSchema from a .json/.yaml/.yml file, or from an already-parsed schema (`name` names it)."""
+    if isinstance(source, dict | bool):
+        return check_schema(source, name, base=Path.cwd())
+    path = Path(source)
+    return check_schema(read_document(path), str(path), base=path.resolve().parent)
+
+
+def read_document(path: Path) -> Any:
+    """The JSON or YAML in a file: by its suffix, else JSON first and YAML next."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError("no such file", path=path, hint="give the path of a JSON or YAML schema") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read it: {exc}", path=path) from exc
+    if path.suffix.lower() == ".json":
+        return _json(text, path)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _yaml(text, path)
+
+
+def _json(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from exc
+
+
+def _yaml(text: str, path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"neither JSON nor YAML: {problem}", path=path,
+                         line=mark.line + 1 if mark is not None else None) from exc
+
+
+def check_schema(schema: Any, source: str, base: Path) -> DocSchema:
+    """Check `schema` against the draft 2020-12 meta-schema, resolve and bundle its references."""
+    from jsonschema import Draft202012Validator
+
+    if not isinstance(schema, dict | bool):
+        raise InputError(f"not a schema: the top level is {type(schema).__name__}, a JSON Schema is an "
+                         "object (or true/false)", path=source)
+    problems = sorted(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema),
+                      key=lambda e: len(e.absolute_path), reverse=True)
+    if problems:
+        worst = problems[0]
+        raise InputError(f"not a valid JSON Schema: at {pointer(list(worst.absolute_path)) or '/'}: "
+                         f"{worst.message[:300]}", path=source,
+                         hint="see https://json-schema.org/draft/2020-12 for the keywords and their values")
+    registry, uri = _registry(schema, source, base)
+    bundler = _Bundler(registry, source)
+    bundled = bundler.bundle(schema, uri)
+    return DocSchema(schema=schema, source=source, bundled=bundled, unenforced=unenforced(bundled, bundler.origin))
+
+
+def _registry(schema: dict | bool, source: str, base: Path) -> tuple[Any, str]:
+    """A `referencing` registry holding the schema, that reads other files beside it on demand."""
+    from referencing import Registry, Resource
+    from referencing.exceptions import NoSuchResource
+    from referencing.jsonschema import DRAFT202012
+
+    def retrieve(uri: str) -> Resource:
+        if not uri.startswith("file:"):
+            raise NoSuchResource(ref=uri)  # never fetched: nothing is downloaded
+        from urllib.parse import unquote, urlparse
+
+        path = Path(unquote(urlparse(uri).path))
+        if not path.is_file():
+            raise NoSuchResource(ref=uri)
+        return DRAFT202012.create_resource(read_document(path))
+
+    uri = (base / Path(source).name).resolve().as_uri() if source != "<schema>" else (base / "schema.json").as_uri()
+    resource = Resource.from_contents(schema, default_specification=DRAFT202012)
+    return Registry(retrieve=retrieve).with_resource(uri, resource), uri
+
+
+class _Bundler:
+    """Rewrites every `$ref` to `#/$defs/andini_refs/N`, one entry per distinct target, so the result
+    stands alone (references to other files included) and recursion stays a reference."""
+
+    def __init__(self, registry: Any, source: str):
+        self.registry, self.source = registry, source
+        self.defs: dict[str, Any] = {}
+        self.names: dict[int, str] = {}
+        #: def name -> the $ref as the person wrote it, so reports point into their schema
+        self.origin: dict[str, str] = {}
+
+    def bundle(self, schema: Any, uri: str) -> Any:
+        resolver = self.registry.resolver(base_uri=uri)
+        out = self.walk(schema, resolver, [])
+        if self.defs and isinstance(out, dict):
+            out = {**out, "$defs": {BUNDLE_DEFS: self.defs}}
+        return out
+
+    def walk(self, node: Any, resolver: Any, at: list[Any]) -> Any:
+        if not isinstance(node, dict):
+            return node
+        if "$id" in node and isinstance(node["$id"], str):
+            resolver = resolver.in_subresource(_resource(node))
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in _ONE:
+                out[key] = self.walk(value, resolver, [*at, key])
+            elif key in _LIST and isinstance(value, list):
+                out[key] = [self.walk(v, resolver, [*at, key, i]) for i, v in enumerate(value)]
+            elif key in _MAP and isinstance(value, dict):
+                out[key] = {k: self.walk(v, resolver, [*at, key, k]) for k, v in value.items()}
+            elif key == "$ref":
+                out[key] = self.reference(value, resolver, [*at, key])
+            elif key not in ("$id", "$schema", "$anchor", "$dynamicAnchor", "$dynamicRef", "$defs", "definitions"):
+                # definitions are dead once every $ref points into the bundle
+                out[key] = value
+        return out
+
+    def reference(self, ref: str, resolver: Any, at: list[Any]) -> str:
+        from referencing.exceptions import Unresolvable
+
+        try:
+            resolved = resolver.lookup(ref)
+        except Unresolvable as exc:
+            raise InputError(f"at {pointer(at)}: cannot resolve {ref!r} ({type(exc).__name__}: {exc})",
+                             path=self.source, hint="point $ref at a place that exists: '#/$defs/NAME' in "
+                                                    "this file, or 'other.json#/...' beside it") from exc
+        key = id(resolved.contents)  # the registry hands out the same object for the same place
+        if key not in self.names:
+            name = self.names[key] = str(len(self.names))
+            self.origin[name] = ref
+            self.defs[name] = True  # placeholder: a recursive reference finds its name already taken
+            self.defs[name] = self.walk(resolved.contents, resolved.resolver, at)
+        return f"#/$defs/{BUNDLE_DEFS}/{self.names[key]}"
+
+
+def _resource(node: dict) -> Any:
+    from referencing.jsonschema import DRAFT202012
+
+    return DRAFT202012.create_resource(node)
+
+
+def unenforced(schema: Any, origin: dict[str, str] | None = None) -> list[Unenforced]:
+    """Each keyword of the bundled schema that the grammar cannot honour, with its pointer into the
+    person's schema (under a reference: the `$ref` as written, then the pointer inside its target)."""
+    origin = origin or {}
+    found = _unenforced(schema, "")
+    defs = schema.get("$defs", {}).get(BUNDLE_DEFS, {}) if isinstance(schema, dict) else {}
+    for name, target in defs.items():
+        found += _unenforced(target, origin.get(name, name))
+    return found
+
+
+def _unenforced(schema: Any, at: str) -> list[Unenforced]:
+    if not isinstance(schema, dict):
+        return []
+    found = []
+    for key, value in schema.items():
+        here = at + pointer([key])
+        if key in NOT_BY_GRAMMAR and not (key == "allOf" and isinstance(value, list) and len(value) < 2):
+            found.append(Unenforced(key, here, NOT_BY_GRAMMAR[key]))
+        if key in _ONE:
+            found += _unenforced(value, here)
+        elif key in _LIST and isinstance(value, list):
+            for i, v in enumerate(value):
+                found += _unenforced(v, here + pointer([i]))
+        elif key in _MAP and isinstance(value, dict) and key != "$defs":
+            for k, v in value.items():
+                found += _unenforced(v, here + pointer([k]))
+    return found

@@ -1,0 +1,154 @@
+"""`andini generate`: schemas loaded and checked (errors name the file and the JSON pointer), the
+grammar's reach measured, and one small schema end to end on the real SmolLM2 model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from agent.generate import GenerationFailed, dump, generate, grammar_schema
+from andini.docschema import load_schema
+from andini.errors import AndiniError, InputError
+from tests.agent_support import FakeServer
+
+TRIP = {"type": "object", "title": "trip",
+        "properties": {"city": {"enum": ["Paris", "Rome", "Oslo"]},
+                       "days": {"type": "integer", "minimum": 1, "maximum": 14}},
+        "required": ["city", "days"], "additionalProperties": False}
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_refs_inside_the_file_and_beside_it_are_bundled(tmp_path):
+    write(tmp_path, "common.yaml", "$defs:\n  port: {type: integer, minimum: 1, maximum: 65535}\n")
+    main = write(tmp_path, "svc.json", json.dumps({
+        "type": "object", "properties": {"port": {"$ref": "common.yaml#/$defs/port"},
+                                         "tree": {"$ref": "#/$defs/node"}},
+        "$defs": {"node": {"type": "object", "properties": {"kids": {"type": "array",
+                                                                     "items": {"$ref": "#/$defs/node"}}}}}}))
+    doc = load_schema(main)
+    text = json.dumps(doc.bundled)
+    assert "common.yaml" not in text and "#/$defs/node" not in text  # self-contained
+    assert doc.errors({"port": 80, "tree": {"kids": [{"kids": []}]}}) == []
+    assert doc.errors({"port": 0, "tree": {"kids": [{"kids": 3}]}}) == [
+        "at /port: 0 is less than the minimum of 1 (minimum)",
+        "at /tree/kids/0/kids: 3 is not of type 'array' (type)"]
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("broken.json", '{"type": \n', "broken.json:2: not JSON"),
+    ("broken.yaml", "type: [object\n", "broken.yaml:2: neither JSON nor YAML"),
+    ("list.yaml", "- 1\n- 2\n", "list.yaml: not a schema: the top level is list"),
+    ("typo.json", '{"properties": {"n": {"type": "integr"}}}', "typo.json: not a valid JSON Schema: at "
+                                                                "/properties/n/type:"),
+    ("minimum.json", '{"minimum": "five"}', "not a valid JSON Schema: at /minimum: 'five' is not of type"),
+    ("missing.json", '{"properties": {"x": {"$ref": "#/$defs/nope"}}}',
+     "missing.json: at /properties/x/$ref: cannot resolve '#/$defs/nope'"),
+    ("elsewhere.json", '{"items": {"$ref": "other.json#/a"}}', "at /items/$ref: cannot resolve 'other.json#/a'"),
+])
+def test_bad_schema_files_name_the_file_and_the_pointer(tmp_path, name, text, expected):
+    with pytest.raises(InputError) as err:
+        load_schema(write(tmp_path, name, text))
+    assert expected in str(err.value)
+
+
+def test_a_missing_file_says_so(tmp_path):
+    with pytest.raises(InputError, match="nope.json: no such file"):
+        load_schema(tmp_path / "nope.json")
+
+
+def test_keywords_the_grammar_cannot_enforce_are_named_with_their_pointer(tmp_path):
+    schema = {"type": "object", "properties": {
+        "mode": {"oneOf": [{"const": "a"}, {"type": "string"}]},
+        "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "job": {"$ref": "#/$defs/job"}},
+        "$defs": {"job": {"not": {"type": "null"}}}}
+    doc = load_schema(schema)
+    assert [(u.keyword, u.pointer) for u in doc.unenforced] == [
+        ("oneOf", "/properties/mode/oneOf"), ("uniqueItems", "/properties/tags/uniqueItems"),
+        ("not", "#/$defs/job/not")]
+    with pytest.raises(InputError, match="cannot honour oneOf at /properties/mode/oneOf"):
+        generate(schema, "anything", strict=True)
+
+
+def test_what_xgrammar_enforces_matches_the_list():
+    """The grammar's reach, measured: every keyword listed as unenforced lets a violating document
+    through the compiled grammar, and the enforced ones stop it."""
+    import xgrammar as xgr
+    from xgrammar.testing import _is_grammar_accept_string as accepts
+
+    cases = {"oneOf": ({"oneOf": [{"type": "integer"}, {"type": "number"}]}, "3", False),
+             "uniqueItems": ({"type": "array", "items": {"type": "integer"}, "uniqueItems": True}, "[1, 1]", False),
+             "not": ({"not": {"type": "integer"}}, "3", False),
+             "pattern": ({"type": "string", "pattern": "^[a-z]+$"}, '"ABC"', True),
+             "maximum": ({"type": "integer", "maximum": 5}, "7", True),
+             "enum": ({"enum": ["a", "b"]}, '"c"', True),
+             "minItems": ({"type": "array", "items": {"type": "integer"}, "minItems": 2}, "[1]", True)}
+    for keyword, (schema, bad, enforced) in cases.items():
+        grammar = xgr.Grammar.from_json_schema(json.dumps(schema), strict_mode=True)
+        assert (not accepts(grammar, bad)) == enforced, keyword
+        assert bool(load_schema(schema).unenforced) == (not enforced), keyword
+
+
+def test_decline_is_offered_beside_the_schema_with_its_definitions_at_the_root():
+    doc = load_schema({"type": "object", "properties": {"a": {"$ref": "#/$defs/a"}},
+                       "$defs": {"a": {"type": "string"}}})
+    schema = grammar_schema(doc, allow_decline=True)
+    assert set(schema) == {"anyOf", "$defs"} and schema["anyOf"][1]["required"] == ["cannot_express"]
+
+
+def test_yaml_round_trips_to_the_same_json():
+    document = {"on": {"push": {"branches": ["main"]}}, "yes": "no", "n": 1.5, "empty": None, "s": "08"}
+    assert yaml.safe_load(dump(document, yaml=True)) == json.loads(dump(document))
+
+
+@pytest.fixture
+def server(free_port, monkeypatch):
+    from andini.settings import get_settings
+
+    with FakeServer(free_port) as srv:
+        monkeypatch.setenv("ANDINI_TGI_URL", srv.url)
+        monkeypatch.setenv("ANDINI_OPENAI_URL", srv.url + "/v1")
+        get_settings.cache_clear()
+        yield srv
+
+
+@pytest.mark.parametrize("backend", ["tgi", "openai"])
+def test_servers_get_the_schema_and_an_invalid_reply_goes_back_with_its_error(server, backend):
+    server.replies += [{"text": '{"city": "Lyon", "days": 3}'}, {"text": '{"city": "Rome", "days": 3}'}]
+    out = generate(TRIP, "Three days in Rome", backend=backend)
+    assert out.document == {"city": "Rome", "days": 3} and out.attempts == 2
+    assert out.enforcement == "server+validation"
+    first, second = server.requests[-2:]
+    fmt = first["response_format"]
+    schema = fmt["value"] if backend == "tgi" else fmt["json_schema"]["schema"]
+    assert schema["properties"]["city"]["enum"] == ["Paris", "Rome", "Oslo"]
+    assert "'Lyon' is not one of" in second["messages"][-1]["content"]
+
+
+def test_after_the_last_attempt_the_failure_carries_the_output_and_the_count(server):
+    server.replies += [{"text": "not json"}, {"text": '{"city": "Rome"}'}]
+    with pytest.raises(GenerationFailed) as err:
+        generate(TRIP, "Three days in Rome", backend="tgi", attempts=2)
+    assert err.value.attempts == 2 and err.value.last_output == '{"city": "Rome"}'
+    assert "after 2 attempt(s)" in str(err.value) and "'days' is a required property" in str(err.value)
+
+
+def test_an_empty_intent_is_refused():
+    with pytest.raises(AndiniError, match="intent is empty"):
+        generate(TRIP, "  ")
+
+
+@pytest.mark.slow
+def test_the_real_model_writes_a_valid_document_and_yaml(tmp_path):
+    path = write(tmp_path, "trip.yaml", yaml.safe_dump(TRIP))
+    out = generate(path, "Plan a trip: four days in Oslo.", yaml=True, max_new_tokens=48)
+    assert load_schema(path).errors(out.document) == []
+    assert out.enforcement == "grammar" and out.backend == "local" and out.attempts >= 1
+    assert yaml.safe_load(out.text) == out.document
