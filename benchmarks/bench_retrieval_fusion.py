@@ -1,9 +1,10 @@
 """Tune hybrid search offline: score reciprocal-rank-fusion variants on the rankings an
-`andini eval retrieval` run kept (RUN_DIR/rankings.jsonl: dense and BM25 rankings to depth 50 per question).
+`andini eval retrieval` run kept (RUN_DIR/rankings-<corpus>.jsonl: dense and BM25 rankings to depth 50
+per question).
 
     .venv/bin/python benchmarks/bench_retrieval_fusion.py RUN_DIR [RUN_DIR...]
 
-Nothing is asked again, so a whole grid costs seconds. Prints one table per run. With --holdout, it
+Nothing is asked again, so a whole grid costs seconds. Prints one table per corpus of each run. With --holdout, it
 also checks that tuning carries over: questions are split in two by their gold passage, the grid is
 tuned on one half and scored on the other, both ways round.
 """
@@ -64,10 +65,10 @@ def main() -> int:
     args = parser.parse_args()
     from eval.retrieval import load_rankings, score
 
-    for run in args.runs:
-        collected = load_rankings(run / "rankings.jsonl")
+    for path in [p for run in args.runs for p in sorted(run.glob("rankings*.jsonl"))]:
+        collected = load_rankings(path)
         config = collected.config
-        print(f"\n{run}: chunk_size {config['chunk_size']}, overlap {config['chunk_overlap']}, "
+        print(f"\n{path}: chunk_size {config['chunk_size']}, overlap {config['chunk_overlap']}, "
               f"{collected.chunks} chunks, {len(collected.asked)} questions\n")
         print("| variant | recall@1 | recall@5 | recall@10 | mrr@10 | ndcg@10 |")
         print("|---|---|---|---|---|---|")

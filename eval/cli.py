@@ -55,10 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     _run_options(p)
     p.set_defaults(func=_plans)
 
-    p = eval_sub.add_parser("retrieval", help="retrieval recall/MRR on a SQuAD-format data set",
-                            description="Score search over a SQuAD-format data set.")
-    p.add_argument("--dataset", type=Path, required=True, help="SQuAD-format JSON file")
-    p.add_argument("--format", default="squad", choices=["squad"])
+    p = eval_sub.add_parser("retrieval", help="retrieval recall/MRR on one or more corpora",
+                            description="Score search over one or more corpora: a table each and their "
+                                        "macro average.")
+    p.add_argument("--dataset", action="append", required=True, metavar="[NAME=]PATH",
+                   help="a SQuAD-format JSON file or a folder of Markdown runbooks (questions derived from "
+                        "them); repeat for several corpora")
+    p.add_argument("--format", default="auto", choices=["auto", "squad", "runbooks"],
+                   help="auto (default): a folder is runbooks, a file is SQuAD")
+    p.add_argument("--limit", type=int, help="a seeded sample of N questions per corpus")
     p.add_argument("-k", default="1,5,10", help="cut-offs, comma-separated (default 1,5,10)")
     p.add_argument("--mode", default="all", choices=["dense", "bm25", "hybrid", "all"])
     p.add_argument("--out", type=Path, help="run folder")

@@ -1,12 +1,16 @@
-"""`andini eval retrieval`: how well search finds the passage that answers a question.
+"""`andini eval retrieval`: how well search finds the passage that answers a question, on one corpus or
+several in one run (a table each, and their macro average).
 
-A SQuAD-format data set gives long contexts, questions, and each answer's character offset in its
-context. The contexts are written out as text files and ingested through the normal `retrieval.ingest`
-pipeline into a fresh collection; every question is then asked in each mode. The gold chunks of a
-question are those of its context whose span contains an answer's span (if no chunk holds it whole,
-the chunks that overlap it). Metrics per mode: recall@k (a gold chunk in the top k), MRR@10, nDCG@10
-(binary relevance, the first gold hit counts: 1/log2(1+rank)), and query latency p50/p95; for the run,
-ingest throughput in chunks per second.
+Each corpus (`eval.corpora`: SQuAD-format files, runbook folders) has documents and questions whose answers
+are character spans in a document. The documents are written out and ingested through the normal
+`retrieval.ingest` pipeline into a fresh collection; every question is then asked of both retrievers. The
+gold chunks of a question are those of its document whose span contains an answer's span (if no chunk
+holds it whole, the chunks that overlap it). Metrics per mode: recall@k (a gold chunk in the top k),
+MRR@10, nDCG@10 (binary relevance, the first gold hit counts: 1/log2(1+rank)), and query latency p50/p95;
+per corpus, ingest throughput in chunks per second.
+
+The questions are embedded in batches for the rankings (what a search would compute, far cheaper on two
+cores); latency is timed on a seeded sample of single questions through the real search path.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import sys
 import tempfile
 import time
@@ -25,45 +30,12 @@ from typing import Any
 
 from andini.errors import InputError
 from andini.settings import Settings, get_settings
+from eval.corpora import Corpus, Question, load_corpus, read_squad
 
+__all__ = ["Question", "read_squad", "collect", "score", "evaluate_retrieval", "main"]
 MODES = ("dense", "bm25", "hybrid")
-
-
-@dataclass
-class Question:
-    id: str
-    text: str
-    context: int  # index of its context
-    answers: list[tuple[int, int]]  # character spans in the context
-
-
-def read_squad(path: Path) -> tuple[list[str], list[Question]]:
-    """Contexts and answerable questions of a SQuAD-format file."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise InputError("not SQuAD format: no top-level 'data' list", path=path, field="data")
-    contexts: list[str] = []
-    questions: list[Question] = []
-    for a, article in enumerate(data["data"]):
-        for p, paragraph in enumerate(article.get("paragraphs", [])):
-            if not isinstance(paragraph.get("context"), str):
-                raise InputError("paragraph without a 'context' string", path=path,
-                                 field=f"data[{a}].paragraphs[{p}].context")
-            context = paragraph["context"]
-            contexts.append(context)
-            for qa in paragraph.get("qas", []):
-                spans = [(ans["answer_start"], ans["answer_start"] + len(ans["text"]))
-                         for ans in qa.get("answers", []) if ans.get("text")]
-                if spans and not qa.get("is_impossible"):
-                    questions.append(Question(str(qa["id"]), qa["question"], len(contexts) - 1, spans))
-    if not questions:
-        raise InputError("no answerable questions", path=path, field="data[].paragraphs[].qas")
-    return contexts, questions
+LATENCY_SAMPLE = 50  # questions timed one by one per corpus
+EMBED_BATCH = 64
 
 
 def gold_chunks(chunks: list[tuple[str, int, int]], answers: list[tuple[int, int]]) -> tuple[set[str], bool]:
@@ -85,14 +57,14 @@ def ranking_metrics(ranked: list[str], gold: set[str], ks: list[int]) -> dict[st
 
 @dataclass
 class Asked:
-    """One question's gold chunks and both rankings (to FUSION_DEPTH), with their latencies."""
+    """One question's gold chunks and both rankings (to FUSION_DEPTH); latencies when it was timed."""
 
     question: Question
     gold: set[str]
     dense: list[tuple[str, float]]
     bm25: list[tuple[str, float]]
-    dense_s: float
-    bm25_s: float
+    dense_s: float | None
+    bm25_s: float | None
 
 
 @dataclass
@@ -105,122 +77,170 @@ class Collected:
     ingest_s: float
     gold_fallbacks: int
     config: dict[str, Any]
+    corpus: str = ""
 
 
-def collect(dataset: Path, settings: Settings | None = None, limit: int | None = None) -> Collected:
-    """Ingest the data set's contexts into a fresh collection and ask every question once per
-    retriever, keeping the rankings to the fusion depth (so fusion variants can be scored without
-    asking again)."""
+def collect(corpus: Corpus, settings: Settings | None = None, latency_sample: int = LATENCY_SAMPLE) -> Collected:
+    """Ingest the corpus into a fresh collection and rank every question with both retrievers to the
+    fusion depth (so fusion variants can be scored without asking again)."""
     from retrieval import bm25, store
     from retrieval.embed import embed
     from retrieval.ingest import ingest
     from retrieval.search import FUSION_DEPTH, dense_ranking
 
     base = settings or get_settings()
-    contexts, questions = read_squad(dataset)
-    questions = questions[:limit] if limit else questions
     with tempfile.TemporaryDirectory(prefix="andini-eval-") as tmp:
         # A fresh store: a temporary embedded one, or a throwaway collection on the configured server.
         run_settings = base.model_copy(update={"home": Path(tmp) / "home"})
         name = f"eval-{uuid.uuid4().hex[:12]}"
-        files = _write_contexts(contexts, Path(tmp) / "docs")
+        files = _write_documents(corpus.documents, Path(tmp) / "docs")
         embed(["warm-up"], run_settings)  # model load is not ingest throughput
         started = time.perf_counter()
         report = ingest(files, collection=name, settings=run_settings)
         ingest_s = time.perf_counter() - started
         if not report.ok:
-            raise InputError(f"{len(report.errors)} contexts failed to ingest: {report.errors[0].reason}",
-                             path=dataset)
+            raise InputError(f"{len(report.errors)} documents failed to ingest: {report.errors[0].reason}",
+                             path=corpus.path)
         coll = store.get_collection(name, run_settings)
         try:
             spans = _chunk_spans(coll, files)
             index = bm25.get_index(coll, run_settings)
+            questions = corpus.questions
+            timed = set(random.Random(0).sample(range(len(questions)), min(latency_sample, len(questions))))
             asked, fallbacks = [], 0
-            for n, question in enumerate(questions, start=1):
-                gold, fell_back = gold_chunks(spans[str(files[question.context])], question.answers)
-                fallbacks += fell_back
-                t0 = time.perf_counter()
-                dense = dense_ranking(coll, question.text, FUSION_DEPTH, run_settings)
-                t1 = time.perf_counter()
-                sparse = index.query(question.text, FUSION_DEPTH)
-                t2 = time.perf_counter()
-                asked.append(Asked(question, gold, dense, sparse, t1 - t0, t2 - t1))
-                if n % 200 == 0:
-                    print(f"asked {n}/{len(questions)}", file=sys.stderr, flush=True)
+            for start in range(0, len(questions), EMBED_BATCH):
+                batch = questions[start:start + EMBED_BATCH]
+                result = coll.query(query_embeddings=embed([q.text for q in batch], run_settings),
+                                    n_results=min(FUSION_DEPTH, coll.count()), include=["distances"])
+                for i, question in enumerate(batch, start=start):
+                    gold, fell_back = gold_chunks(spans[str(files[question.context])], question.answers)
+                    fallbacks += fell_back
+                    dense = [(cid, 1.0 - float(d)) for cid, d in
+                             zip(result["ids"][i - start], result["distances"][i - start], strict=True)]
+                    dense_s = bm25_s = None
+                    if i in timed:  # the path `search` takes: one question, embedded alone
+                        t0 = time.perf_counter()
+                        dense_ranking(coll, question.text, FUSION_DEPTH, run_settings)
+                        dense_s = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    sparse = index.query(question.text, FUSION_DEPTH)
+                    if i in timed:
+                        bm25_s = time.perf_counter() - t0
+                    asked.append(Asked(question, gold, dense, sparse, dense_s, bm25_s))
+                print(f"{corpus.name}: ranked {len(asked)}/{len(questions)}", file=sys.stderr, flush=True)
         finally:
             if base.chroma_url:
                 store.client(run_settings).delete_collection(name)
-    return Collected(asked, len(files), report.chunks_written, ingest_s, fallbacks, _config(run_settings))
+    return Collected(asked, len(files), report.chunks_written, ingest_s, fallbacks, _config(run_settings),
+                     corpus.name)
 
 
 def score(collected: Collected, ks: list[int], modes: list[str], rrf_k: int | None = None,
-          depth: int | None = None, on_item: Callable[[dict[str, Any]], None] | None = None
-          ) -> dict[str, dict[str, float]]:
+          depth: int | None = None, on_item: Callable[[dict[str, Any]], None] | None = None,
+          weights: tuple[float, float] | None = None) -> dict[str, dict[str, Any]]:
     """Metrics per mode. Hybrid fuses the two kept rankings exactly as `retrieval.search` does; its
     latency is the two retrievals' plus the fusion's."""
     from eval.runs import percentile
     from retrieval.search import FUSION_DEPTH, FUSION_WEIGHTS, RRF_K, fuse
 
-    rrf_k, depth = rrf_k or RRF_K, depth or FUSION_DEPTH
+    rrf_k, depth, weights = rrf_k or RRF_K, depth or FUSION_DEPTH, weights or FUSION_WEIGHTS
     scores: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     latencies: dict[str, list[float]] = {m: [] for m in modes}
     for asked in collected.asked:
-        item: dict[str, Any] = {"id": asked.question.id, "question": asked.question.text, "gold": sorted(asked.gold)}
+        item: dict[str, Any] = {"id": asked.question.id, "question": asked.question.text,
+                                "gold": sorted(asked.gold), "corpus": collected.corpus}
+        timed = asked.dense_s is not None and asked.bm25_s is not None
         for mode in modes:
+            latency = None
             if mode == "hybrid":
                 t0 = time.perf_counter()
                 ranked = [cid for cid, _ in fuse([asked.dense[:depth], asked.bm25[:depth]], rrf_k=rrf_k,
-                                                            weights=list(FUSION_WEIGHTS))]
-                latency = asked.dense_s + asked.bm25_s + time.perf_counter() - t0
+                                                 weights=list(weights))]
+                if timed:
+                    latency = asked.dense_s + asked.bm25_s + time.perf_counter() - t0
             else:
                 ranked = [cid for cid, _ in getattr(asked, mode)]
                 latency = getattr(asked, f"{mode}_s")
             metrics = ranking_metrics(ranked, asked.gold, ks)
             scores[mode].append(metrics)
-            latencies[mode].append(latency)
+            if latency is not None:
+                latencies[mode].append(latency)
             item[mode] = {"ranked": ranked[:10], **metrics}
         if on_item:
             on_item(item)
     result = {}
     for mode in modes:
-        metrics = {m: round(sum(s[m] for s in scores[mode]) / len(scores[mode]), 4) for m in scores[mode][0]}
-        metrics.update(items=len(scores[mode]), latency_p50_ms=round(percentile(latencies[mode], 50) * 1000, 1),
-                       latency_p95_ms=round(percentile(latencies[mode], 95) * 1000, 1))
+        metrics: dict[str, Any] = {m: round(sum(s[m] for s in scores[mode]) / len(scores[mode]), 4)
+                                   for m in scores[mode][0]}
+        metrics.update(items=len(scores[mode]), latency_p50_ms=_ms(percentile(latencies[mode], 50)),
+                       latency_p95_ms=_ms(percentile(latencies[mode], 95)))
         result[mode] = metrics
     return result
 
 
-def evaluate_retrieval(dataset: Path, ks: list[int] | None = None, modes: list[str] | None = None,
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def evaluate_retrieval(datasets: list[str | Path], ks: list[int] | None = None, modes: list[str] | None = None,
                        settings: Settings | None = None, limit: int | None = None,
                        on_item: Callable[[dict[str, Any]], None] | None = None,
-                       rankings_file: Path | None = None) -> dict[str, Any]:
-    """Ingest the data set's contexts into a fresh collection, ask every question in each mode and
-    score; `rankings_file` keeps both full rankings per question (for tuning the fusion offline,
-    benchmarks/bench_retrieval_fusion.py). Returns the summary: {"overall": metrics of the default mode, "categories": per mode, ...}."""
+                       rankings_dir: Path | None = None, fmt: str = "auto") -> dict[str, Any]:
+    """Score search on each data set (`PATH` or `NAME=PATH`) and average the corpora. `limit` samples that
+    many questions per corpus (seeded); `rankings_dir` keeps both full rankings per question
+    (rankings-<corpus>.jsonl, for tuning offline: eval.retrieval_choice). Returns the summary:
+    {"corpora": {name: summary}, "categories": macro average per mode, "overall": the default mode's, ...}."""
     ks = sorted(ks or [1, 5, 10])
     modes = modes or list(MODES)
     settings = settings or get_settings()
-    collected = collect(dataset, settings, limit)
-    if rankings_file is not None:
-        save_rankings(collected, rankings_file)
-    categories = score(collected, ks, modes, on_item=on_item)
-    default_mode = settings.search_mode if settings.search_mode in categories else modes[0]
+    corpora: dict[str, dict[str, Any]] = {}
+    for spec in datasets:
+        corpus = load_corpus(str(spec), fmt, limit)
+        if corpus.name in corpora:
+            raise InputError(f"two data sets are named {corpus.name!r}", hint="name them: --dataset NAME=PATH")
+        collected = collect(corpus, settings)
+        if rankings_dir is not None:
+            save_rankings(collected, Path(rankings_dir) / f"rankings-{corpus.name}.jsonl")
+        categories = score(collected, ks, modes, on_item=on_item)
+        corpora[corpus.name] = {
+            "dataset": str(corpus.path), "kind": corpus.kind, "questions": len(collected.asked),
+            "documents": collected.documents, "chunks": collected.chunks, "ingest_s": round(collected.ingest_s, 2),
+            "ingest_chunks_per_s": round(collected.chunks / max(collected.ingest_s, 1e-9), 1),
+            "gold_overlap_fallbacks": collected.gold_fallbacks, "derivation": corpus.notes,
+            "categories": categories}
+    macro = {mode: _mean([c["categories"][mode] for c in corpora.values()]) for mode in modes}
+    default_mode = settings.search_mode if settings.search_mode in macro else modes[0]
+    chunks, ingest_s = sum(c["chunks"] for c in corpora.values()), sum(c["ingest_s"] for c in corpora.values())
     return {
-        "kind": "retrieval", "name": f"{Path(dataset).stem} {settings.chunk_size}/{settings.chunk_overlap}",
-        "dataset": str(dataset), "questions": len(collected.asked), "documents": collected.documents,
-        "chunks": collected.chunks, "ingest_s": round(collected.ingest_s, 2),
-        "ingest_chunks_per_s": round(collected.chunks / collected.ingest_s, 1),
-        "gold_overlap_fallbacks": collected.gold_fallbacks, "default_mode": default_mode,
-        "config": collected.config, "overall": categories[default_mode], "categories": categories,
+        "kind": "retrieval", "name": f"{'+'.join(corpora)} {settings.chunk_size}/{settings.chunk_overlap}",
+        "dataset": ",".join(c["dataset"] for c in corpora.values()),
+        "questions": sum(c["questions"] for c in corpora.values()),
+        "documents": sum(c["documents"] for c in corpora.values()), "chunks": chunks,
+        "ingest_s": round(ingest_s, 2), "ingest_chunks_per_s": round(chunks / max(ingest_s, 1e-9), 1),
+        "default_mode": default_mode, "config": _config(settings), "corpora": corpora,
+        "overall": macro[default_mode], "categories": macro,
     }
+
+
+def _mean(metric_sets: list[dict[str, float]]) -> dict[str, float]:
+    """The macro average: each corpus counts once, whatever its number of questions."""
+    keys = [k for k in metric_sets[0] if k != "items"]
+    out: dict[str, float] = {}
+    for key in keys:
+        values = [m[key] for m in metric_sets if m.get(key) is not None]
+        if values:
+            out[key] = round(sum(values) / len(values), 4 if "latency" not in key else 1)
+    out["items"] = sum(m["items"] for m in metric_sets)
+    return out
 
 
 def save_rankings(collected: Collected, path: Path) -> None:
     """Both rankings per question, one JSON line each, after a header line with the run's facts."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with Path(path).open("w", encoding="utf-8") as out:
-        out.write(json.dumps({"documents": collected.documents, "chunks": collected.chunks,
-                              "ingest_s": collected.ingest_s, "gold_fallbacks": collected.gold_fallbacks,
-                              "config": collected.config}) + "\n")
+        out.write(json.dumps({"corpus": collected.corpus, "documents": collected.documents,
+                              "chunks": collected.chunks, "ingest_s": collected.ingest_s,
+                              "gold_fallbacks": collected.gold_fallbacks, "config": collected.config}) + "\n")
         for a in collected.asked:
             q = a.question
             out.write(json.dumps({"id": q.id, "question": q.text, "context": q.context, "answers": q.answers,
@@ -239,15 +259,15 @@ def load_rankings(path: Path) -> Collected:
         asked.append(Asked(question, set(r["gold"]), [tuple(x) for x in r["dense"]],
                            [tuple(x) for x in r["bm25"]], r["dense_s"], r["bm25_s"]))
     return Collected(asked, head["documents"], head["chunks"], head["ingest_s"], head["gold_fallbacks"],
-                     head["config"])
+                     head["config"], head.get("corpus", Path(path).stem.removeprefix("rankings-")))
 
 
-def _write_contexts(contexts: list[str], folder: Path) -> list[Path]:
-    folder.mkdir(parents=True)
+def _write_documents(documents: list[tuple[str, str]], folder: Path) -> list[Path]:
     files = []
-    for i, context in enumerate(contexts):
-        path = folder / f"context-{i:05d}.txt"
-        path.write_bytes(context.encode("utf-8"))
+    for rel, text in documents:
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
         files.append(path.resolve())
     return files
 
@@ -271,16 +291,28 @@ def _config(settings: Settings) -> dict[str, Any]:
 
 
 def format_table(summary: dict[str, Any], ks: list[int]) -> str:
-    """The side-by-side Markdown table of modes."""
+    """Markdown: one table of modes per corpus, then the macro average when there are several."""
     columns = [f"recall@{k}" for k in ks] + ["mrr@10", "ndcg@10", "latency_p50_ms", "latency_p95_ms"]
-    lines = ["| mode | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for mode, metrics in summary["categories"].items():
-        lines.append(f"| {mode} | " + " | ".join(str(metrics.get(c, "-")) for c in columns) + " |")
-    return "\n".join(lines)
+
+    def table(categories: dict[str, dict[str, Any]]) -> list[str]:
+        lines = ["| mode | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for mode, metrics in categories.items():
+            lines.append(f"| {mode} | " + " | ".join(str(metrics.get(c, "-")) for c in columns) + " |")
+        return lines
+
+    corpora = summary["corpora"]
+    if len(corpora) == 1:
+        return "\n".join(table(summary["categories"]))
+    out: list[str] = []
+    for name, c in corpora.items():
+        out += [f"### {name}: {c['questions']} questions, {c['documents']} documents, {c['chunks']} chunks, "
+                f"ingest {c['ingest_chunks_per_s']} chunks/s", "", *table(c["categories"]), ""]
+    out += [f"### macro average over {len(corpora)} corpora", "", *table(summary["categories"])]
+    return "\n".join(out)
 
 
 def main(args: argparse.Namespace) -> int:
-    """`andini eval retrieval --dataset FILE --format squad [-k 1,5,10] [--mode M|all] [--out DIR] [--json]`."""
+    """`andini eval retrieval --dataset [NAME=]PATH [--dataset ...] [-k 1,5,10] [--mode M|all] [--limit N] [--out DIR] [--json]`."""
     from eval.runs import RunWriter, new_run_dir
 
     try:
@@ -289,15 +321,17 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"-k takes comma-separated whole numbers, not {args.k!r}", field="-k") from None
     if not ks or min(ks) < 1:
         raise InputError("-k needs at least one cut-off of 1 or more", field="-k")
+    datasets = args.dataset if isinstance(args.dataset, list) else [args.dataset]
     modes = list(MODES) if getattr(args, "mode", "all") in (None, "all") else [args.mode]
+    fmt, limit = getattr(args, "format", "auto") or "auto", getattr(args, "limit", None)
     settings = get_settings()
-    run_dir = new_run_dir("retrieval", Path(args.dataset).stem, getattr(args, "out", None))
+    run_dir = new_run_dir("retrieval", "+".join(Path(str(d)).stem for d in datasets), getattr(args, "out", None))
     writer = RunWriter(run_dir)
-    writer.write_config({"kind": "retrieval", "dataset": str(args.dataset), "format": args.format, "k": ks,
-                         "modes": modes, **_config(settings)})
+    writer.write_config({"kind": "retrieval", "datasets": [str(d) for d in datasets], "format": fmt, "k": ks,
+                         "modes": modes, "limit": limit, **_config(settings)})
     try:
-        summary = evaluate_retrieval(Path(args.dataset), ks, modes, settings, on_item=writer.add_item,
-                                     rankings_file=run_dir / "rankings.jsonl")
+        summary = evaluate_retrieval(datasets, ks, modes, settings, limit=limit, on_item=writer.add_item,
+                                     rankings_dir=run_dir, fmt=fmt)
     finally:
         writer.close()
     writer.write_summary(summary)
