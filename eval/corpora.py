@@ -45,9 +45,9 @@ class Corpus:
 
 def parse_spec(spec: str) -> tuple[str, Path]:
     """`NAME=PATH` or `PATH` (the name is then the file's or folder's stem)."""
-    name, sep, path = spec.partition("=")
+    name, sep, rest = spec.partition("=")
     if sep and name and "/" not in name:
-        return name, Path(path).expanduser()
+        return name, Path(rest).expanduser()
     path = Path(spec).expanduser()
     return path.stem or path.name, path
 

@@ -102,6 +102,7 @@ def collect(corpus: Corpus, settings: Settings | None = None, latency_sample: in
             raise InputError(f"{len(report.errors)} documents failed to ingest: {report.errors[0].reason}",
                              path=corpus.path)
         coll = store.get_collection(name, run_settings)
+        assert coll is not None  # created by the ingest above
         try:
             spans = _chunk_spans(coll, files)
             index = bm25.get_index(coll, run_settings)
@@ -149,23 +150,23 @@ def score(collected: Collected, ks: list[int], modes: list[str], rrf_k: int | No
     for asked in collected.asked:
         item: dict[str, Any] = {"id": asked.question.id, "question": asked.question.text,
                                 "gold": sorted(asked.gold), "corpus": collected.corpus}
-        timed = asked.dense_s is not None and asked.bm25_s is not None
+        timed = (asked.dense_s or 0.0) + (asked.bm25_s or 0.0) if asked.dense_s is not None else None
         for mode in modes:
             latency = None
             if mode == "hybrid":
                 t0 = time.perf_counter()
                 ranked = [cid for cid, _ in fuse([asked.dense[:depth], asked.bm25[:depth]], rrf_k=rrf_k,
                                                  weights=list(weights))]
-                if timed:
-                    latency = asked.dense_s + asked.bm25_s + time.perf_counter() - t0
+                if timed is not None:
+                    latency = timed + time.perf_counter() - t0
             else:
                 ranked = [cid for cid, _ in getattr(asked, mode)]
                 latency = getattr(asked, f"{mode}_s")
-            metrics = ranking_metrics(ranked, asked.gold, ks)
-            scores[mode].append(metrics)
+            found = ranking_metrics(ranked, asked.gold, ks)
+            scores[mode].append(found)
             if latency is not None:
                 latencies[mode].append(latency)
-            item[mode] = {"ranked": ranked[:10], **metrics}
+            item[mode] = {"ranked": ranked[:10], **found}
         if on_item:
             on_item(item)
     result = {}
