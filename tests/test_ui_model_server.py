@@ -77,22 +77,22 @@ def test_andini_run_answers_from_the_documents_and_survives_a_server_stop(app_en
     with FakeServer(free_port) as server:
         server.replies = [{"text": ANSWER}]
         first = run_turn(app_env, backend)
-        assert first["ok"], first
+        assert first["status"] == "done", first
         assert first["answer"].strip() == ANSWER
-        assert [c["name"] for c in first["tool_calls"]] == ["search_knowledge_base"]
+        assert [c["call"]["name"] for c in first["tool_calls"]] == ["search_knowledge_base"]
         assert first["sources"] and first["sources"][0]["source"].endswith("exporter.md")
         sent = json.dumps(server.requests[-1]["messages"])
         assert "systemctl restart exporter" in sent  # the model was given the passage it cites
     thread = first["thread_id"]
 
     down = run_turn(app_env, backend, thread)  # the server is gone
-    assert not down["ok"]
+    assert down["status"] == "error"
     assert url in down["error"] and "connection refused" in down["error"], down["error"]
 
     with FakeServer(free_port) as server:
         server.replies = [{"text": ANSWER}]
         again = run_turn(app_env, backend, thread)
-    assert again["ok"] and again["thread_id"] == thread and again["sources"], again
+    assert again["status"] == "done" and again["thread_id"] == thread and again["sources"], again
     history = json.dumps(server.requests[-1]["messages"])
     assert history.count("How do I restart the exporter?") >= 2  # the earlier turns are still there
 
