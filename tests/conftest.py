@@ -55,6 +55,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
+def model_server(free_port, monkeypatch):
+    """A TGI/OpenAI-wire test server that both remote backends' settings point at."""
+    from tests.agent_support import FakeServer
+
+    with FakeServer(free_port) as srv:
+        monkeypatch.setenv("ANDINI_TGI_URL", srv.url)
+        monkeypatch.setenv("ANDINI_OPENAI_URL", srv.url + "/v1")
+        get_settings.cache_clear()
+        yield srv
+
+
+@pytest.fixture
 def chromium() -> str:
     path = shutil.which("chromium")
     if not path:

@@ -15,7 +15,6 @@ from agent.run import Agent
 from andini.errors import AndiniError
 from andini.schema import Message, ToolSpec, plan_tool
 from andini.settings import get_settings
-from tests.agent_support import FakeServer
 
 SEARCH = ToolSpec(name="search_knowledge_base", description="Search documents.",
                   parameters={"type": "object", "properties": {"query": {"type": "string"},
@@ -24,60 +23,51 @@ SEARCH = ToolSpec(name="search_knowledge_base", description="Search documents.",
 ASK = [Message(role="user", content="How do I install andini?")]
 
 
-@pytest.fixture
-def server(free_port, monkeypatch):
-    with FakeServer(free_port) as srv:
-        monkeypatch.setenv("ANDINI_TGI_URL", srv.url)
-        monkeypatch.setenv("ANDINI_OPENAI_URL", srv.url + "/v1")
-        get_settings.cache_clear()
-        yield srv
-
-
 @pytest.mark.parametrize("backend", ["tgi", "openai"])
 @pytest.mark.parametrize("args_as_object", [False, True])
-def test_tool_call_round_trip(server, backend, args_as_object):
-    server.replies.append({"calls": [("search_knowledge_base", {"query": "install"})],
+def test_tool_call_round_trip(model_server, backend, args_as_object):
+    model_server.replies.append({"calls": [("search_knowledge_base", {"query": "install"})],
                            "args_as_object": args_as_object})
     out = complete(ASK, [SEARCH], backend=backend, adapter="my-lora")
     assert out.error is None, out
     assert [(c.name, c.arguments) for c in out.calls] == [("search_knowledge_base", {"query": "install"})]
-    sent = server.requests[-1]
+    sent = model_server.requests[-1]
     assert sent["model"] == "my-lora"  # TGI routes to a --lora-adapters adapter by the model field
     assert sent["tools"][0]["function"]["name"] == "search_knowledge_base"
     assert sent["stream"] is True  # complete() streams to measure time to first token
 
 
 @pytest.mark.parametrize("backend", ["tgi", "openai"])
-def test_streamed_text_and_invalid_call_reported(server, backend):
-    server.replies.append({"text": "Run pip install andini"})
+def test_streamed_text_and_invalid_call_reported(model_server, backend):
+    model_server.replies.append({"text": "Run pip install andini"})
     out = complete(ASK, [SEARCH], backend=backend)
     assert out.content.strip() == "Run pip install andini" and out.calls == [] and out.error is None
-    server.replies.append({"calls": [("search_knowledge_base", {"k": 3})]})  # missing required query
+    model_server.replies.append({"calls": [("search_knowledge_base", {"k": 3})]})  # missing required query
     bad = complete(ASK, [SEARCH], backend=backend)
     assert "query" in bad.error and "required" in bad.error
 
 
-def test_plan_requires_a_call(server):
+def test_plan_requires_a_call(model_server):
     plan = {"goal": "Install andini", "steps": [{"title": "pip install andini"}]}
-    server.replies.append({"calls": [("make_plan", plan)]})
+    model_server.replies.append({"calls": [("make_plan", plan)]})
     out = complete(ASK, [plan_tool()], backend="tgi", tool_choice="required")
     assert out.error is None and out.calls[0].arguments == plan
-    assert server.requests[-1]["tool_choice"] == "required"
+    assert model_server.requests[-1]["tool_choice"] == "required"
 
 
-def test_503_while_loading_is_retried(server):
-    server.replies += [{"status": 503, "error": "Model is currently loading", "error_type": "overloaded"},
+def test_503_while_loading_is_retried(model_server):
+    model_server.replies += [{"status": 503, "error": "Model is currently loading", "error_type": "overloaded"},
                        {"text": "ready now"}]
     out = complete(ASK, [], backend="tgi")
-    assert out.content.strip() == "ready now" and len(server.requests) == 2
+    assert out.content.strip() == "ready now" and len(model_server.requests) == 2
 
 
-def test_422_is_a_clear_error(server):
-    server.replies.append({"status": 422, "error": "Input validation error: tools not supported",
+def test_422_is_a_clear_error(model_server):
+    model_server.replies.append({"status": 422, "error": "Input validation error: tools not supported",
                            "error_type": "validation"})
     with pytest.raises(AndiniError) as err:
         complete(ASK, [SEARCH], backend="tgi")
-    assert server.url in str(err.value) and "422" in str(err.value) and "validation error" in str(err.value)
+    assert model_server.url in str(err.value) and "422" in str(err.value) and "validation error" in str(err.value)
 
 
 @pytest.mark.parametrize("backend,env", [("tgi", "ANDINI_TGI_URL"), ("openai", "ANDINI_OPENAI_URL")])
@@ -93,18 +83,18 @@ def test_unreachable_server_names_the_url(free_port, monkeypatch, backend, env):
     assert events[-1].kind == "error" and url in events[-1].text
 
 
-def test_agent_turn_over_tgi(server):
+def test_agent_turn_over_tgi(model_server):
     """The whole loop on the tgi backend: call a tool, see its result, answer."""
-    server.replies += [{"calls": [("list_tasks", {})]}, {"text": "You have no tasks."}]
+    model_server.replies += [{"calls": [("list_tasks", {})]}, {"text": "You have no tasks."}]
     events = list(Agent(backend="tgi").stream("What are my tasks?"))
     kinds = [e.kind for e in events]
     assert "tool_call" in kinds and "tool_result" in kinds and kinds[-1] == "final"
     assert events[-1].text.strip() == "You have no tasks."
-    tool_turn = server.requests[-1]["messages"]
+    tool_turn = model_server.requests[-1]["messages"]
     assert tool_turn[-1]["role"] == "tool" and tool_turn[-1]["content"] == "[]"
 
 
-def test_health(server, monkeypatch):
+def test_health(model_server, monkeypatch):
     from agent import health
 
     monkeypatch.setenv("ANDINI_BACKEND", "tgi")

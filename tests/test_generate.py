@@ -11,7 +11,6 @@ import yaml
 from agent.generate import GenerationFailed, dump, generate, grammar_schema
 from andini.docschema import load_schema
 from andini.errors import AndiniError, InputError
-from tests.agent_support import FakeServer
 
 TRIP = {"type": "object", "title": "trip",
         "properties": {"city": {"enum": ["Paris", "Rome", "Oslo"]},
@@ -108,32 +107,21 @@ def test_yaml_round_trips_to_the_same_json():
     assert yaml.safe_load(dump(document, yaml=True)) == json.loads(dump(document))
 
 
-@pytest.fixture
-def server(free_port, monkeypatch):
-    from andini.settings import get_settings
-
-    with FakeServer(free_port) as srv:
-        monkeypatch.setenv("ANDINI_TGI_URL", srv.url)
-        monkeypatch.setenv("ANDINI_OPENAI_URL", srv.url + "/v1")
-        get_settings.cache_clear()
-        yield srv
-
-
 @pytest.mark.parametrize("backend", ["tgi", "openai"])
-def test_servers_get_the_schema_and_an_invalid_reply_goes_back_with_its_error(server, backend):
-    server.replies += [{"text": '{"city": "Lyon", "days": 3}'}, {"text": '{"city": "Rome", "days": 3}'}]
+def test_servers_get_the_schema_and_an_invalid_reply_goes_back_with_its_error(model_server, backend):
+    model_server.replies += [{"text": '{"city": "Lyon", "days": 3}'}, {"text": '{"city": "Rome", "days": 3}'}]
     out = generate(TRIP, "Three days in Rome", backend=backend)
     assert out.document == {"city": "Rome", "days": 3} and out.attempts == 2
     assert out.enforcement == "server+validation"
-    first, second = server.requests[-2:]
+    first, second = model_server.requests[-2:]
     fmt = first["response_format"]
     schema = fmt["value"] if backend == "tgi" else fmt["json_schema"]["schema"]
     assert schema["properties"]["city"]["enum"] == ["Paris", "Rome", "Oslo"]
     assert "'Lyon' is not one of" in second["messages"][-1]["content"]
 
 
-def test_after_the_last_attempt_the_failure_carries_the_output_and_the_count(server):
-    server.replies += [{"text": "not json"}, {"text": '{"city": "Rome"}'}]
+def test_after_the_last_attempt_the_failure_carries_the_output_and_the_count(model_server):
+    model_server.replies += [{"text": "not json"}, {"text": '{"city": "Rome"}'}]
     with pytest.raises(GenerationFailed) as err:
         generate(TRIP, "Three days in Rome", backend="tgi", attempts=2)
     assert err.value.attempts == 2 and err.value.last_output == '{"city": "Rome"}'
