@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.ui_process import running_ui
 
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "artifacts" / "ui"
@@ -24,42 +21,14 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-def _wait_for_health(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"andini ui exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"andini ui did not answer at {url} within {timeout:.0f} s")
-
-
 @pytest.fixture
 def ui_server(free_port, tmp_path, monkeypatch):
     """`andini ui` in its own process group, stopped (with its children) after the test."""
     # Short answers keep the turn quick on a CPU; the behaviour under test is the same.
     monkeypatch.setenv("ANDINI_MAX_NEW_TOKENS", "48")
-    andini = Path(sys.executable).with_name("andini")
-    log = (tmp_path / "ui.log").open("w")
-    proc = subprocess.Popen([str(andini), "ui", "--port", str(free_port)], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
-    url = f"http://127.0.0.1:{free_port}"
-    try:
-        _wait_for_health(url, proc, timeout=60)
+    with running_ui(free_port, tmp_path / "ui.log", os.environ.copy()) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:  # a model call in progress does not stop for SIGTERM
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-        log.close()
-        print(f"andini ui log: {tmp_path / 'ui.log'}")
+    print(f"andini ui log: {tmp_path / 'ui.log'}")
 
 
 @pytest.fixture

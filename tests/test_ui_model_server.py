@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.agent_support import FakeServer
-from tests.test_ui_browser import _shot, _wait_for_health, browser_page  # noqa: F401 - a fixture
+from tests.test_ui_browser import _shot, browser_page  # noqa: F401 - a fixture
+from tests.ui_process import ANDINI, running_ui
 
 REPO = Path(__file__).resolve().parent.parent
-ANDINI = Path(sys.executable).with_name("andini")
 RUNBOOK = "# Exporter runbook\n\n## Restart\n\nRestart the exporter with `systemctl restart exporter`, then " \
           "check its metrics page on port 9100.\n"
 ANSWER = "Restart it with systemctl restart exporter."
@@ -103,22 +101,9 @@ def ui(app_env, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = (tmp_path / "ui.log").open("w")
-    proc = subprocess.Popen([str(ANDINI), "ui", "--port", str(port), "--no-ingest"], env=app_env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_health(url, proc, timeout=90)
+    with running_ui(port, tmp_path / "ui.log", app_env, "--no-ingest", timeout=90) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-        log.close()
-        print(f"andini ui log: {tmp_path / 'ui.log'}")
+    print(f"andini ui log: {tmp_path / 'ui.log'}")
 
 
 def ask(page, question: str, turn: int):
