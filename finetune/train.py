@@ -260,7 +260,7 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
     progress(f"{len(train_rows)} training examples in {len(train_set)} rows ({dropped} longer than "
              f"{t.max_seq_len} tokens left out), {len(val_rows)} validation examples")
 
-    trainer = make_trainer(config, checks, build_model(config, checks), tokenizer, train_set, val_set)
+    trainer = make_trainer(config, checks, build_model(config, checks), train_set, val_set)
     last = get_last_checkpoint(t.output_dir) if Path(t.output_dir).is_dir() else None
     resume_from = last if (resume is None or resume) and last else None
     if resume_from:
@@ -281,7 +281,7 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
     return write_manifest(config, metrics, t.output_dir)
 
 
-def make_trainer(config: RunConfig, checks: dict, model: Any, tokenizer: Any, train_set: list, val_set: list) -> Any:
+def make_trainer(config: RunConfig, checks: dict, model: Any, train_set: list, val_set: list) -> Any:
     """The Trainer with our loss, collator, throughput log and early stopping."""
     from transformers import EarlyStoppingCallback
 

@@ -76,7 +76,7 @@ def test_training_moves_the_adapter_and_not_the_base(tiny_run):
     assert too_long == 0 and all(r["position_ids"][0] == 0 for r in rows)
     model = build_model(config, checks)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trainer = make_trainer(config, checks, model, tokenizer, pack(rows, 512), pack(rows[:2], 512))
+    trainer = make_trainer(config, checks, model, pack(rows, 512), pack(rows[:2], 512))
     trainer.train()
     moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
