@@ -71,7 +71,8 @@ def history(thread_id: str) -> list[Message]:
     """The thread's messages, oldest first (system prompt excluded)."""
     from agent.messages import from_langchain
 
-    return from_langchain(_messages(thread_id))
+    # The checkpoint holds no system prompt today; filtering keeps this true if that changes.
+    return [m for m in from_langchain(_messages(thread_id)) if m.role != "system"]
 
 
 def turns(thread_id: str) -> list[Turn]:
