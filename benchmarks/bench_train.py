@@ -1,10 +1,10 @@
-"""Run by hand: LoRA training throughput, baseline vs fast path (same as `andini bench train`).
+"""Run by hand: tokens/s of `andini finetune`'s own training beside plain transformers + peft
+(the same as `andini bench train`).
 
-    python benchmarks/bench_train.py --tokens artifacts/bench-tokens.npz --out runs/bench
+    python benchmarks/bench_train.py --config configs/mistral-7b-qlora.yaml --rows build/rows.npz --out runs/bench
 
-Prints a table (variant, tokens/s, speed-up, MFU, peak GiB, parity loss); see docs/training-speed.md.
-It imports only finetune.bench, so it also runs where the andini package's own dependencies are absent
-(the lent GPU machine).
+Prints a table (row, tokens/s, speed-up, MFU, peak GiB, loss parity); see docs/training-speed.md. On a
+machine without the andini package installed, put the checkout on PYTHONPATH with pydantic beside it.
 """
 
 import argparse

@@ -1,29 +1,37 @@
-"""`andini bench train`: LoRA fine-tuning throughput, plain transformers + peft against the fast path.
+"""`andini bench train`: tokens/s of `andini finetune`'s own training, beside what a user runs instead.
 
-The model is built from its config alone (random weights, nothing downloaded), the data is real
-tool-calling examples rendered with the Mistral v3 tokenizer (mistral-common), and only real tokens
-count: padding never does. Variants run in order on one model, each from the same LoRA initialisation;
-the plain baseline always runs first. Prints a table and writes the full results as JSON.
+Every andini row is `andini finetune` without the files it writes: the config's training split
+rendered by `train.render_all`, packed by `train.pack`, batched by `train.PackedCollator`, the model
+from `train.build_model` (varlen attention, the fast path, LoRA) and the Trainer of
+`train.make_trainer`. Rows differ only in their config: a memory class (`24gb`, `12gb`, `max`) and
+`fast_path` switches, written `CLASS+key=value+...` (e.g. `max+compile=true`, `24gb+gc=false`).
+The base is a checkpoint of the model's real shape with random weights, written once to a local
+folder, so `from_pretrained` and QLoRA's quantize-on-load run as they do on real weights.
 
-Rendering needs mistral-common but no GPU; the GPU machine gets pre-rendered tokens
-(`--render-only FILE` here, `--tokens FILE` there). See docs/training-speed.md.
+The anchors are plain transformers + peft with the Trainer's defaults on rows of concatenated
+examples (SDPA; examples attend across their boundaries, as classic packing does): `plain-gc`
+(4 x 2048, checkpointing on) and `plain-nogc` (2 x 2048, off). Only real tokens count; a step's
+time runs from the end of the step before it to its own end, the device synchronised, so data
+loading and the optimizer are in it. The first `--warmup` steps are not timed.
+
+`--parity N` trains N steps of the same example groups (same order, same LoRA initialisation)
+through the plain Trainer on padded batches, twice with two LoRA seeds (the baseline's own spread),
+and through each andini row; it reports the mean per-step loss difference to the plain run.
+
+Rendering needs mistral-common and the data, the GPU machine neither: `--render-only FILE` here,
+`--rows FILE` there (docs/training-speed.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import gc
 import json
-import math
-import os
 import platform
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-from finetune.speed import FastPathOptions
 
 #: Mistral-7B-v0.3's shape (7.25B parameters); random weights from this config alone.
 SHAPES: dict[str, dict[str, Any]] = {
@@ -35,103 +43,67 @@ SHAPES: dict[str, dict[str, Any]] = {
                  intermediate_size=128, vocab_size=32768, max_position_embeddings=4096,
                  rope_theta=1_000_000.0, sliding_window=None, rms_norm_eps=1e-5),
 }
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 #: Dense bf16 peak of the card, for MFU (H100 SXM and H200 datasheet figure).
-PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0}
-#: (data file, reader format) under the shared data folder: the tool-calling sets andini trains on.
-DATA_FILES = [("toolcalls/glaive/glaive_toolcall_en_demo.json", "glaive"),
-              ("toolcalls/seal-tools/dev.jsonl", "seal"),
-              ("bfcl/BFCL_v4_multiple.json", "bfcl"),
-              ("bfcl/BFCL_v4_parallel_multiple.json", "bfcl"),
-              ("toolcalls/nestful/non-executable-sgd-data.json", "nestful")]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One row of the table: how batches are formed and which fast-path levers are on."""
-
-    name: str
-    lever: str  # what this row adds, for the table
-    batching: str  # padded | concat | packed
-    fast: FastPathOptions | None = None  # None: plain transformers + peft
-    row_tokens: int = 16384  # packed: token budget of one micro-batch (one row)
-    qlora: bool = False  # NF4 base weights through bitsandbytes
-    parity: bool = False  # also train the parity steps and compare losses with the baseline
-
-
-FAST = FastPathOptions()
-VARIANTS: dict[str, Variant] = {v.name: v for v in [
-    Variant("baseline", "transformers+peft, SDPA, padded 4 x <=2048, GC on", "padded", parity=True),
-    Variant("concat", "reference: 4 x 2048 rows of concatenated examples", "concat"),
-    Variant("packed", "+ packed 2048-token rows (position_ids restart, no cross-attention)", "packed",
-            FastPathOptions(liger=False, fused_adamw=False)),
-    Variant("liger", "+ Liger RMSNorm/SwiGLU/RoPE/fused linear CE", "packed",
-            FastPathOptions(fused_adamw=False)),
-    Variant("fused-adamw", "+ fused AdamW", "packed", FAST, parity=True),
-    Variant("rows-32k", "+ 32768-token micro-batches", "packed", FAST, row_tokens=32768),
-    Variant("selective-gc", "+ checkpoint 3/4 of the layers", "packed",
-            FastPathOptions(checkpoint_fraction=0.75)),
-    Variant("qlora", "QLoRA NF4, fast path", "packed", FAST, qlora=True),
-    # The fast path sized to the memory targets: 24 GiB for bf16 LoRA, 12 GiB for QLoRA.
-    Variant("fast-12k", "fast path, 12288-token micro-batches", "packed", FAST, row_tokens=12288, parity=True),
-    Variant("qlora-8k", "QLoRA NF4, fast path, 8192-token micro-batches", "packed", FAST, row_tokens=8192,
-            qlora=True),
-]}
-DEFAULT_VARIANTS = "baseline,packed,liger,fused-adamw,fast-12k,qlora-8k"
+PEAK_TFLOPS = 989.0
+#: (rows, tokens a row, gradient checkpointing): the two setups of plain transformers + peft measured first
+ANCHORS = {"plain-gc": (4, 2048, True), "plain-nogc": (2, 2048, False)}
+DEFAULT_ROWS = "plain-gc,plain-nogc,24gb,12gb,max"
 
 
 @dataclass
 class Result:
-    """Measured numbers for one variant."""
+    """Measured numbers for one row."""
 
     name: str
-    lever: str
     tokens_per_s: float = 0.0
     mfu: float = 0.0
-    peak_gib: float = 0.0
+    peak_gib: float = 0.0  # while training (after loading)
     reserved_gib: float = 0.0
+    load_peak_gib: float = 0.0  # while building the model and the Trainer
+    start_gib: float = 0.0  # still allocated when the row started (should be ~0)
     steps: int = 0
     tokens: int = 0
-    losses: list[float] = field(default_factory=list)  # parity-run losses, step by step
-    parity_max_abs_diff: float | None = None
+    step_s: list[float] = field(default_factory=list)
+    parity_losses: list[float] = field(default_factory=list)
+    parity_mean_abs_diff: float | None = None  # against plain seed 0, mean over steps
     error: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
-                        help=f"comma-separated, run in this order after the baseline; known: {', '.join(VARIANTS)}")
+    parser.add_argument("--config", type=Path, default=Path("configs/mistral-7b-qlora.yaml"),
+                        help="the training config every andini row starts from")
+    parser.add_argument("--rows-spec", "--variants", dest="rows_spec", default=DEFAULT_ROWS,
+                        help="comma-separated rows: plain-gc, plain-nogc, or CLASS[+key=value...] with CLASS "
+                             "24gb|12gb|max|none and keys fast_path options, gc, tokens, dropout")
     parser.add_argument("--shape", default="mistral-7b", choices=sorted(SHAPES), help="model shape (random weights)")
-    parser.add_argument("--tokens", type=Path, help="pre-rendered tokens (.npz from --render-only)")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("ANDINI_SHARED_DATA", "../shared/data")),
-                        help="shared data folder to render from when --tokens is not given")
-    parser.add_argument("--render-only", type=Path, metavar="FILE", help="render the data to FILE (.npz) and stop")
-    parser.add_argument("--steps", type=int, default=8, help="timed steps per variant")
+    parser.add_argument("--rows", type=Path, help="rendered examples (.npz from --render-only)")
+    parser.add_argument("--render-only", type=Path, metavar="FILE",
+                        help="render the config's training split (run `andini data build` first) to FILE and stop")
+    parser.add_argument("--base-dir", type=Path, default=Path("/tmp/andini-bench-base"),
+                        help="where the random-weight checkpoint is written (reused when present)")
+    parser.add_argument("--steps", type=int, default=8, help="timed optimizer steps per row")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation, allocator)")
-    parser.add_argument("--parity-steps", type=int, default=50, help="steps of 4 examples compared with the baseline")
-    parser.add_argument("--max-len", type=int, default=2048, help="examples are truncated to this many tokens")
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parity", type=int, default=0, metavar="N", help="also run N loss-parity steps per row")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda where present)")
     parser.add_argument("--time-budget", type=float, default=0.0,
-                        help="seconds after which remaining variants are skipped (0: no limit)")
+                        help="seconds after which remaining rows are skipped (0: no limit)")
     parser.add_argument("--out", type=Path, help="write results.json here")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.render_only:
-        count = render_tokens(args.data, args.render_only)
-        print(f"rendered {count} examples to {args.render_only}")
-        return 0
-    examples = load_tokens(args.tokens) if args.tokens else render_examples(args.data)
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown:
-        from andini.errors import AndiniError
+    from finetune.config import load_config
 
-        raise AndiniError(f"Unknown variant(s): {', '.join(unknown)}", hint=f"known: {', '.join(VARIANTS)}")
-    names = ["baseline"] + [n for n in names if n != "baseline"]  # the baseline always runs first
-    report = run_bench(examples, [VARIANTS[n] for n in names], args)
+    config = load_config(args.config)
+    if args.render_only:
+        count = render_rows(config, args.render_only)
+        print(f"rendered {count} training examples of {args.config} to {args.render_only}")
+        return 0
+    from andini.errors import AndiniError
+
+    if not args.rows:
+        raise AndiniError("No rendered examples given.", hint="render them with --render-only FILE, then --rows FILE")
+    report = run_bench(config, load_rows(args.rows), parse_rows(args.rows_spec), args)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(report, indent=2))
@@ -139,406 +111,352 @@ def main(args: argparse.Namespace) -> int:
     return 0 if all(r["error"] is None for r in report["results"]) else 1
 
 
+# --- rows of the table -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    """A plain anchor (`plain` set) or an andini config: memory class plus overrides."""
+
+    name: str
+    plain: tuple[int, int, bool] | None = None  # see ANCHORS
+    memory: str | None = None
+    gc: bool | None = None
+    tokens: int | None = None
+    dropout: float | None = None  # LoRA dropout
+    fast_path: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_rows(spec: str) -> list[Row]:
+    from andini.errors import AndiniError
+    from finetune.speed import MEMORY_CLASSES, FastPathOptions
+
+    rows = []
+    for name in (s.strip() for s in spec.split(",") if s.strip()):
+        if name in ANCHORS:
+            rows.append(Row(name, plain=ANCHORS[name]))
+            continue
+        memory, *pairs = name.split("+")
+        if memory not in (*MEMORY_CLASSES, "none"):
+            raise AndiniError(f"Unknown row {name!r}.", hint=f"start with {', '.join([*ANCHORS, *MEMORY_CLASSES])} or none")
+        row = Row(name, memory=None if memory == "none" else memory)
+        for pair in pairs:
+            key, _, raw = pair.partition("=")
+            value = json.loads(raw) if raw in ("true", "false") or raw.replace(".", "", 1).isdigit() else raw
+            if key in ("gc", "tokens", "dropout"):
+                row = replace(row, **{key: value})
+            elif key in FastPathOptions.__dataclass_fields__:
+                row = replace(row, fast_path={**row.fast_path, key: value})
+            else:
+                raise AndiniError(f"Unknown key {key!r} in row {name!r}.", hint="fast_path options, gc, tokens or dropout")
+        rows.append(row)
+    return rows
+
+
+def row_config(config: Any, row: Row, base: str, steps: int, out: str) -> Any:
+    """The run config of an andini row: the memory class applied as `andini finetune` applies it, then
+    one micro-batch per optimizer step (a step's time is then one micro-batch's) and no eval or saving."""
+    from finetune.speed import apply_memory_class
+
+    own = config.fast_path if isinstance(config.fast_path, dict) else {}
+    config = apply_memory_class(replace(config, train=replace(config.train, memory=row.memory),
+                                        model=replace(config.model, base=base), fast_path={**own, **row.fast_path}))
+    t = config.train
+    batch = max(1, row.tokens // t.max_seq_len) if row.tokens else t.batch_size
+    t = replace(t, batch_size=batch, grad_accum=1, max_steps=steps, eval_steps=10**6, save_steps=10**6,
+                logging_steps=1, early_stopping_patience=None, quality_examples=0, output_dir=out,
+                gradient_checkpointing=t.gradient_checkpointing if row.gc is None else row.gc)
+    lora = config.lora if row.dropout is None else replace(config.lora, dropout=row.dropout)
+    return replace(config, train=t, lora=lora)
+
+
 # --- data ------------------------------------------------------------------------------------------
 
-def render_examples(data_dir: Path) -> list[tuple[list[int], list[int]]]:
-    """(input_ids, labels) for every example of DATA_FILES, rendered with the Mistral v3 tokenizer.
-
-    Labels are -100 outside the final assistant turn. This renders with mistral-common directly so
-    the benchmark needs nothing but the data; lengths, not exact training text, are what it measures.
-    """
-    from mistral_common.protocol.instruct.request import InstructRequest
-    from mistral_common.protocol.instruct.tool_calls import Function, Tool
-    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
-
-    from finetune.readers import read_examples
-
-    encoder = MistralTokenizer.v3().instruct_tokenizer
-    rendered = []
-    for rel, fmt in DATA_FILES:
-        for ex in read_examples(Path(data_dir) / rel, fmt):
-            tools = [Tool(function=Function(name=t.name, description=t.description, parameters=t.parameters))
-                     for t in ex.tools] or None
-            prompt = encoder.encode_instruct(InstructRequest(messages=_mc_messages(ex.messages),
-                                                             available_tools=tools)).tokens
-            full = encoder.encode_instruct(InstructRequest(
-                messages=_mc_messages([*ex.messages, ex.target_message()]), available_tools=tools)).tokens
-            if full[:len(prompt)] != prompt:  # the answer must extend the prompt; skip any that don't
-                continue
-            rendered.append((full, [-100] * len(prompt) + full[len(prompt):]))
-    return rendered
-
-
-def _mc_messages(messages: list[Any]) -> list[Any]:
-    """andini Messages as mistral-common messages, with the 9-character call ids v3 requires."""
-    from mistral_common.protocol.instruct.messages import (
-        AssistantMessage,
-        SystemMessage,
-        ToolMessage,
-        UserMessage,
-    )
-    from mistral_common.protocol.instruct.tool_calls import FunctionCall, ToolCall
-
-    out: list[Any] = []
-    issued: list[str] = []
-    for m in messages:
-        if m.role == "user":
-            out.append(UserMessage(content=m.content))
-        elif m.role == "system":
-            out.append(SystemMessage(content=m.content))
-        elif m.role == "assistant":
-            calls = []
-            for c in m.tool_calls:
-                issued.append(f"c{len(issued):08d}")
-                calls.append(ToolCall(id=issued[-1], function=FunctionCall(name=c.name,
-                                                                          arguments=json.dumps(c.arguments))))
-            out.append(AssistantMessage(content=m.content or None, tool_calls=calls or None))
-        else:
-            call_id = issued.pop(0) if issued else f"c{len(out):08d}"
-            out.append(ToolMessage(content=m.content, tool_call_id=call_id, name=m.name))
-    return out
-
-
-def render_tokens(data_dir: Path, out: Path) -> int:
-    """Render once and save ids and labels (uint16 ids; vocab 32768) for a machine without mistral-common."""
+def render_rows(config: Any, out: Path) -> int:
+    """The config's training split rendered exactly as `andini finetune` renders it, saved compactly."""
     import numpy as np
 
-    examples = render_examples(data_dir)
-    lengths = np.array([len(ids) for ids, _ in examples], dtype=np.int64)
-    ids = np.concatenate([np.asarray(i, dtype=np.uint16) for i, _ in examples])
-    trained = np.concatenate([np.asarray(lab, dtype=np.int64) != -100 for _, lab in examples])
+    from andini.formats import get_format
+    from finetune.data import load_split
+    from finetune.render import load_tokenizer
+    from finetune.train import render_all
+
+    fmt = get_format(config.format_name())
+    rows, _ = render_all(load_split(config.data.out, "train"), load_tokenizer(config.model.base, fmt.name), fmt,
+                         config.train.max_seq_len)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, ids=ids, trained=trained, lengths=lengths)
-    return len(examples)
+    np.savez_compressed(out, ids=np.concatenate([np.asarray(r["input_ids"], dtype=np.int32) for r in rows]),
+                        trained=np.concatenate([np.asarray(r["labels"]) != -100 for r in rows]),
+                        lengths=np.array([len(r["input_ids"]) for r in rows], dtype=np.int64))
+    return len(rows)
 
 
-def load_tokens(path: Path) -> list[tuple[list[int], list[int]]]:
+def load_rows(path: Path) -> list[dict]:
+    """The rendered examples as train.render_all returns them."""
     import numpy as np
 
     data = np.load(path)
     ids, trained, bounds = data["ids"].astype(np.int64), data["trained"], np.cumsum(data["lengths"])
-    out = []
+    rows = []
     for start, end in zip([0, *bounds[:-1]], bounds, strict=True):
         chunk = ids[start:end]
-        out.append((chunk.tolist(), np.where(trained[start:end], chunk, -100).tolist()))
-    return out
+        rows.append({"input_ids": chunk.tolist(), "labels": np.where(trained[start:end], chunk, -100).tolist(),
+                     "position_ids": list(range(end - start))})
+    return rows
 
 
-def example_stream(examples: list, seed: int, max_len: int) -> Iterator[tuple[list[int], list[int]]]:
-    """Examples in a seeded shuffled order, truncated, repeated forever."""
-    import random
+def concat_rows(rows: list[dict], width: int) -> list[dict]:
+    """Examples end to end, cut into rows of `width` (the plain anchors' data: cross-attention and all)."""
+    ids: list[int] = []
+    labels: list[int] = []
+    for r in rows:
+        ids += r["input_ids"]
+        labels += [-100] + r["labels"][1:]  # an example's first token is never predicted from the last one
+    return [{"input_ids": ids[i:i + width], "labels": labels[i:i + width]}
+            for i in range(0, len(ids) - width + 1, width)]
 
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    while True:
-        for i in order:
-            ids, labels = examples[i]
-            yield ids[:max_len], labels[:max_len]
 
-
-def padded_batch(group: list[tuple[list[int], list[int]]]) -> dict[str, Any]:
-    """Right-padded to the longest, with an attention mask: what a plain collator does."""
+def padded_collator(features: list[dict]) -> dict:
+    """Right-padded to the longest with an attention mask: what a plain collator does."""
     import torch
 
-    width = max(len(ids) for ids, _ in group)
-    input_ids = torch.zeros(len(group), width, dtype=torch.long)
-    labels = torch.full((len(group), width), -100, dtype=torch.long)
-    mask = torch.zeros(len(group), width, dtype=torch.long)
-    for row, (ids, lab) in enumerate(group):
-        input_ids[row, :len(ids)] = torch.tensor(ids)
-        labels[row, :len(ids)] = torch.tensor(lab)
-        mask[row, :len(ids)] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
-
-
-def packed_batch(group: list[tuple[list[int], list[int]]], row_tokens: int = 2048) -> dict[str, Any]:
-    """Pack examples into rows of `row_tokens`, in order, with position_ids restarting per example.
-
-    As finetune/train.py packs: no attention mask, so transformers derives a block-diagonal causal mask
-    from the position_ids and examples never attend to each other. The tail of each row is filler that
-    forms its own segment (positions from 0, labels -100); it is the only padding left and never counts.
-    """
-    import torch
-
-    rows: list[tuple[list[int], list[int], list[int]]] = [([], [], [])]
-    for ids, labels in group:
-        ids, labels = ids[:row_tokens], labels[:row_tokens]
-        if len(rows[-1][0]) + len(ids) > row_tokens:
-            rows.append(([], [], []))
-        row_ids, row_labels, row_pos = rows[-1]
-        row_ids += ids
-        row_labels += [-100] + labels[1:]  # never predict an example's first token from the previous one
-        row_pos += range(len(ids))
-    batch = {"input_ids": torch.zeros(len(rows), row_tokens, dtype=torch.long),
-             "labels": torch.full((len(rows), row_tokens), -100, dtype=torch.long),
-             "position_ids": torch.zeros(len(rows), row_tokens, dtype=torch.long)}
-    for index, (row_ids, row_labels, row_pos) in enumerate(rows):
-        used = len(row_ids)
-        batch["input_ids"][index, :used] = torch.tensor(row_ids)
-        batch["labels"][index, :used] = torch.tensor(row_labels)
-        batch["position_ids"][index, :used] = torch.tensor(row_pos)
-        batch["position_ids"][index, used:] = torch.arange(row_tokens - used)
+    width = max(len(f["input_ids"]) for f in features)
+    batch = {"input_ids": torch.zeros(len(features), width, dtype=torch.long),
+             "labels": torch.full((len(features), width), -100, dtype=torch.long),
+             "attention_mask": torch.zeros(len(features), width, dtype=torch.long)}
+    for i, f in enumerate(features):
+        n = len(f["input_ids"])
+        batch["input_ids"][i, :n] = torch.tensor(f["input_ids"])
+        batch["labels"][i, :n] = torch.tensor(f["labels"])
+        batch["attention_mask"][i, :n] = 1
     return batch
 
 
-def concat_batch(stream: Iterator, rows: int, row_len: int) -> tuple[dict[str, Any], list[int]]:
-    """Examples concatenated and cut into rows (they attend across boundaries), as run_clm does."""
+# --- the two ways to train -------------------------------------------------------------------------
+
+def random_checkpoint(shape: str, folder: Path, device: str) -> Path:
+    """A save_pretrained folder of the shape with random weights (bf16 on CUDA); reused when present."""
     import torch
-
-    ids: list[int] = []
-    labels: list[int] = []
-    lengths: list[int] = []
-    while len(ids) < rows * row_len:
-        i, lab = next(stream)
-        ids += i
-        labels += [-100] + lab[1:]  # the first token of an example is never predicted from the last one
-        lengths.append(len(i))
-    overflow = len(ids) - rows * row_len
-    lengths[-1] -= overflow
-    batch = {"input_ids": torch.tensor(ids[:rows * row_len]).view(rows, row_len),
-             "labels": torch.tensor(labels[:rows * row_len]).view(rows, row_len)}
-    return batch, lengths
-
-
-@dataclass
-class Step:
-    """One optimizer step's micro-batch and the real example lengths in it (for tokens and FLOPs)."""
-
-    batch: dict[str, Any]
-    lengths: list[int]
-
-
-def make_steps(examples: list, variant: Variant, count: int, seed: int, max_len: int) -> list[Step]:
-    stream = example_stream(examples, seed, max_len)
-    steps = []
-    for _ in range(count):
-        if variant.batching == "concat":
-            batch, lengths = concat_batch(stream, 4, max_len)
-            steps.append(Step(batch, lengths))
-            continue
-        if variant.batching == "padded":
-            group = [next(stream) for _ in range(4)]
-        else:
-            group, leftover = _fill(stream, variant.row_tokens)
-            stream = itertools.chain([leftover], stream)
-        batch = padded_batch(group) if variant.batching == "padded" else packed_batch(group, max_len)
-        steps.append(Step(batch, [len(ids) for ids, _ in group]))
-    return steps
-
-
-def _fill(stream: Iterator, budget: int) -> tuple[list, Any]:
-    """Examples until the next would overflow the token budget; returns them and that next one."""
-    group = [next(stream)]
-    total = len(group[0][0])
-    for item in stream:
-        if total + len(item[0]) > budget:
-            return group, item
-        group.append(item)
-        total += len(item[0])
-    raise AssertionError("example_stream is endless")
-
-
-def parity_steps(examples: list, packed: bool, count: int, seed: int, max_len: int) -> list[Step]:
-    """The same groups of 4 examples as the baseline's steps, padded or packed."""
-    stream = example_stream(examples, seed, max_len)
-    steps = []
-    for _ in range(count):
-        group = [next(stream) for _ in range(4)]
-        steps.append(Step(packed_batch(group, max_len) if packed else padded_batch(group), [len(i) for i, _ in group]))
-    return steps
-
-
-# --- model -----------------------------------------------------------------------------------------
-
-def build_model(shape: str, device: str, seed: int, qlora: bool = False) -> Any:
-    """Random-weight model from the config alone (bf16 on CUDA, fp32 on CPU), with LoRA r=16 on all 7 projections."""
-    import torch
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, MistralConfig
 
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    config = MistralConfig(**SHAPES[shape], attn_implementation="sdpa", use_cache=False)
-    torch.manual_seed(seed)
+    if (folder / "config.json").exists():
+        return folder
+    torch.manual_seed(0)
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    if qlora:
-        quantize_nf4(model)
-    model.requires_grad_(False)
-    torch.manual_seed(seed + 1)
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
+        model = AutoModelForCausalLM.from_config(MistralConfig(**SHAPES[shape]),
+                                                 dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+    model.save_pretrained(folder)
+    del model
+    return folder
 
 
-def quantize_nf4(model: Any) -> None:
-    """Replace every decoder Linear with a bitsandbytes NF4 Linear4bit, layer by layer (frees bf16 as it goes)."""
-    import bitsandbytes as bnb
+def andini_trainer(config: Any, rows: list[dict], device: str, packed: bool = True) -> Any:
+    """`andini finetune`'s Trainer for this config; packed as it packs, or one example per row (parity)."""
     import torch
 
-    for module in list(model.model.modules()):
-        for name, child in list(module.named_children()):
-            if not isinstance(child, torch.nn.Linear):
-                continue
-            quant = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=False, compute_dtype=torch.bfloat16,
-                                      quant_type="nf4", compress_statistics=True, device="meta")
-            weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4",
-                                       compress_statistics=True)
-            quant.weight = weight.to(child.weight.device)
-            setattr(module, name, quant)
-            del child
-    model.is_loaded_in_4bit = True
-    torch.cuda.empty_cache()
+    from andini.formats import get_format
+    from finetune import train
+
+    bf16 = config.train.precision == "bf16" and device == "cuda"
+    checks = {"base": Path(config.model.base), "fmt": get_format(config.format_name()), "cuda": device == "cuda",
+              "dtype": torch.bfloat16 if bf16 else torch.float32}
+    data = train.pack(rows, config.train.max_seq_len) if packed else rows
+    return train.make_trainer(config, checks, train.build_model(config, checks), data, data[:1])
 
 
-def configure(model: Any, variant: Variant) -> None:
-    """Switch the shared model to this variant's levers (they only ever add up, in table order)."""
-    from finetune import speed
+def plain_trainer(config: Any, data: list[dict], batch: int, checkpointing: bool, device: str, seed: int) -> Any:
+    """transformers + peft as their documentation shows them: SDPA, the model's own loss, Trainer defaults."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
-    base = model.get_base_model()
-    if variant.fast is None:
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        return
-    if variant.fast.liger and next(base.parameters()).is_cuda:  # Liger's kernels are Triton: GPU only
-        speed.apply_liger(base)
-    speed.enable_checkpointing(base, variant.fast.checkpoint_fraction)
+    cuda = device == "cuda"
+    model = AutoModelForCausalLM.from_pretrained(config.model.base, attn_implementation="sdpa",
+                                                 dtype=torch.bfloat16 if cuda else torch.float32)
+    model.config.use_cache = False
+    torch.manual_seed(seed)
+    lora = config.lora
+    model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                             target_modules=lora.target_modules, task_type="CAUSAL_LM"))
+    if checkpointing:
+        model.enable_input_require_grads()
+    t = config.train
+    args = TrainingArguments(output_dir=t.output_dir, max_steps=t.max_steps, learning_rate=t.learning_rate,
+                             lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio,
+                             weight_decay=t.weight_decay, per_device_train_batch_size=batch,
+                             gradient_checkpointing=checkpointing,
+                             gradient_checkpointing_kwargs={"use_reentrant": False}, bf16=cuda, use_cpu=not cuda,
+                             logging_steps=1, save_strategy="no", eval_strategy="no", report_to=[], seed=t.seed,
+                             data_seed=t.seed, remove_unused_columns=False, include_num_input_tokens_seen=True,
+                             dataloader_num_workers=0)
+    return Trainer(model=model, args=args, train_dataset=data, data_collator=padded_collator)
 
 
-# --- training --------------------------------------------------------------------------------------
+def step_timer(device: str) -> Any:
+    from transformers import TrainerCallback
 
-def train(model: Any, steps: list[Step], variant: Variant, lr: float, device: str) -> tuple[list[float], list[float]]:
-    """Plain loop: forward, backward, AdamW step. Returns per-step loss and per-step seconds."""
+    class StepTimer(TrainerCallback):
+        """Wall clock and tokens seen at the end of every optimizer step, the device synchronised."""
+
+        def __init__(self) -> None:
+            self.marks: list[tuple[float, int]] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.marks = [(time.perf_counter(), state.num_input_tokens_seen)]
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if device == "cuda":
+                import torch
+
+                torch.cuda.synchronize()
+            self.marks.append((time.perf_counter(), state.num_input_tokens_seen))
+
+    return StepTimer()
+
+
+def train_losses(trainer: Any) -> list[float]:
+    return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
+
+# --- measuring -------------------------------------------------------------------------------------
+
+def measure(row: Row, config: Any, rows: list[dict], args: argparse.Namespace, device: str) -> Result:
     import torch
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    fused = bool(variant.fast and variant.fast.fused_adamw and device.startswith("cuda"))
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=fused, foreach=None if fused else True)
-    model.train()
-    losses, seconds = [], []
-    for step in steps:
-        start = time.perf_counter()
-        batch = {k: v.to(device, non_blocking=True) for k, v in step.batch.items()}
-        loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())  # .item() synchronises, so the wall clock below is the step's
-        seconds.append(time.perf_counter() - start)
-    return losses, seconds
-
-
-def step_flops(lengths: list[int], shape: dict[str, Any], n_params: int) -> float:
-    """Useful FLOPs: 4N per token (forward + input gradients; frozen weights need no weight gradients)
-    plus causal attention within each example (forward 2*d*l^2 per layer, backward twice that)."""
-    layers, hidden = shape["num_hidden_layers"], shape["hidden_size"]
-    return sum(4 * n_params * n + 6 * layers * hidden * n * n for n in lengths)
-
-
-def measure(model: Any, variant: Variant, examples: list, args: argparse.Namespace, device: str,
-            baseline_losses: list[float] | None) -> Result:
-    import torch
-
-    result = Result(variant.name, variant.lever)
-    configure(model, variant)
-    if variant.parity:
-        steps = parity_steps(examples, variant.batching == "packed", args.parity_steps, args.seed, args.max_len)
-        result.losses, _ = train(model, steps, variant, args.lr, device)
-        _progress(None, f"{variant.name}: {len(steps)} parity steps, last loss {result.losses[-1]:.4f}")
-        if baseline_losses is not None:
-            result.parity_max_abs_diff = max(abs(a - b) for a, b in zip(result.losses, baseline_losses, strict=True))
-        restore_lora(model)
-    steps = make_steps(examples, variant, args.warmup + args.steps, args.seed + 1, args.max_len)
-    if device.startswith("cuda"):
+    result = Result(row.name)
+    free_memory()  # the previous row's model and optimizer must not count against this one
+    if device == "cuda":
+        result.start_gib = torch.cuda.memory_allocated() / 2**30
+    out = str(Path(args.out or "/tmp/andini-bench") / "trainer" / row.name)
+    steps = args.warmup + args.steps
+    cfg = row_config(config, row, str(args.base_dir), steps, out)
+    if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    _, seconds = train(model, steps, variant, args.lr, device)
-    _progress(None, f"{variant.name}: step seconds {' '.join(f'{x:.2f}' for x in seconds)}")
-    timed = steps[args.warmup:]
-    result.steps = len(timed)
-    result.tokens = sum(sum(s.lengths) for s in timed)
-    elapsed = sum(seconds[args.warmup:])
-    result.tokens_per_s = result.tokens / elapsed
-    flops = sum(step_flops(s.lengths, SHAPES[args.shape], args.n_params) for s in timed)
-    result.mfu = flops / elapsed / (peak_tflops() * 1e12) if device.startswith("cuda") else 0.0
-    if device.startswith("cuda"):
+    if row.plain:
+        count, width, checkpointing = row.plain
+        data = concat_rows(rows, min(width, cfg.train.max_seq_len))  # CPU tests run shorter rows
+        trainer = plain_trainer(cfg, data, count, checkpointing, device, cfg.train.seed)
+    else:
+        trainer = andini_trainer(cfg, rows, device)
+    if device == "cuda":
+        result.load_peak_gib = torch.cuda.max_memory_allocated() / 2**30
+        torch.cuda.reset_peak_memory_stats()
+    timer = step_timer(device)
+    trainer.add_callback(timer)
+    trainer.train()
+    marks = timer.marks[args.warmup:]
+    result.step_s = [round(b[0] - a[0], 3) for a, b in zip(timer.marks, timer.marks[1:], strict=False)]
+    result.steps, result.tokens = len(marks) - 1, marks[-1][1] - marks[0][1]
+    elapsed = marks[-1][0] - marks[0][0]
+    result.tokens_per_s = result.tokens / elapsed if elapsed else 0.0
+    if device == "cuda":
         result.peak_gib = torch.cuda.max_memory_allocated() / 2**30
         result.reserved_gib = torch.cuda.max_memory_reserved() / 2**30
-    restore_lora(model)
+        result.mfu = result.tokens_per_s * flops_per_token(args.shape, rows) / (PEAK_TFLOPS * 1e12)
+    release(trainer)
+    del trainer
+    if args.parity:
+        result.parity_losses = parity_losses(row, config, rows, args, device, out)
     return result
 
 
-def snapshot_lora(model: Any) -> None:
-    model._andini_lora_init = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+def parity_losses(row: Row, config: Any, rows: list[dict], args: argparse.Namespace, device: str, out: str,
+                  seed: int | None = None) -> list[float]:
+    """Per-step losses over the first parity examples, 4 per step in the Trainer's seeded order. LoRA
+    dropout is off here: its masks depend on the batch's layout, and parity is about the kernels."""
+    cfg = row_config(config, row, str(args.base_dir), args.parity, out + "-parity")
+    cfg = replace(cfg, train=replace(cfg.train, batch_size=4), lora=replace(cfg.lora, dropout=0.0))
+    subset = rows[:4 * args.parity]
+    if row.plain:
+        trainer = plain_trainer(cfg, subset, 4, row.plain[2], device, cfg.train.seed if seed is None else seed)
+    else:
+        trainer = andini_trainer(cfg, subset, device, packed=False)  # the collator packs each group of 4
+    trainer.train()
+    losses = train_losses(trainer)
+    release(trainer)
+    return losses
 
 
-def restore_lora(model: Any) -> None:
+def release(trainer: Any) -> None:
+    """Drop every reference the Trainer keeps to the model and optimizer, then the memory."""
+    trainer.accelerator.free_memory()
+    trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
+    handler = trainer.callback_handler
+    handler.model = handler.optimizer = handler.lr_scheduler = None
+    free_memory()
+
+
+def free_memory() -> None:
     import torch
 
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name in model._andini_lora_init:
-                param.copy_(model._andini_lora_init[name])
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
 
 
-def peak_tflops() -> float:
-    import torch
+def flops_per_token(shape: str, rows: list[dict]) -> float:
+    """Useful FLOPs: 4N per token (forward and input gradients; frozen weights need no weight
+    gradients) plus causal attention within each example of length l (6 * layers * hidden * l per token)."""
+    s = SHAPES[shape]
+    d, inter, layers, vocab = s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"], s["vocab_size"]
+    kv = d * s["num_key_value_heads"] // s["num_attention_heads"]
+    n_params = layers * (2 * d * d + 2 * d * kv + 3 * d * inter) + 2 * vocab * d
+    lengths = [len(r["input_ids"]) for r in rows]
+    mean_square = sum(n * n for n in lengths) / sum(lengths)
+    return 4 * n_params + 6 * layers * d * mean_square
 
-    name = torch.cuda.get_device_name()
-    return next((v for k, v in PEAK_TFLOPS.items() if k in name), 989.0)
 
-
-def run_bench(examples: list, variants: list[Variant], args: argparse.Namespace) -> dict[str, Any]:
-    """Run the variants in order on one bf16 model (a fresh NF4 one for QLoRA); one failure doesn't stop the rest."""
-    import gc
-
+def run_bench(config: Any, rows: list[dict], plan: list[Row], args: argparse.Namespace) -> dict[str, Any]:
+    """Every row on the same checkpoint and examples; one failure doesn't stop the rest."""
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()
-    model = build_model(args.shape, device, args.seed)
-    snapshot_lora(model)
-    _progress(started, f"built {args.shape} on {next(model.parameters()).device}")
-    args.n_params = sum(p.numel() for p in model.get_base_model().parameters())
+    random_checkpoint(args.shape, args.base_dir, device)
+    _progress(started, f"random {args.shape} checkpoint at {args.base_dir}; {len(rows)} examples")
     results: list[Result] = []
-    baseline_losses = None
-    for variant in variants:
+    spread = None
+    if args.parity:
+        plain = Row("plain", plain=ANCHORS["plain-gc"])
+        out = str(Path(args.out or "/tmp/andini-bench") / "trainer" / "spread")
+        first, second = (parity_losses(plain, config, rows, args, device, out, seed=s) for s in (0, 1))
+        spread = mean_abs_diff(first, second)
+        _progress(started, f"plain parity: seed-to-seed mean |dloss| {spread:.4f}")
+    for row in plan:
         if args.time_budget and time.perf_counter() - started > args.time_budget:
-            results.append(Result(variant.name, variant.lever, error="skipped: --time-budget spent"))
+            results.append(Result(row.name, error="skipped: --time-budget spent"))
             continue
-        if variant.qlora and device.startswith("cuda"):
-            del model
-            gc.collect()
-            torch.cuda.empty_cache()
-            model = build_model(args.shape, device, args.seed, qlora=True)
-            snapshot_lora(model)
         try:
-            result = measure(model, variant, examples, args, device, baseline_losses)
-        except Exception as exc:  # noqa: BLE001 - report the failure in the table, go on with the next lever
-            result = Result(variant.name, variant.lever, error=f"{type(exc).__name__}: {exc}"[:300])
-            restore_lora(model)
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
-        if variant.name == "baseline":
-            baseline_losses = result.losses
+            result = measure(row, config, rows, args, device)
+            if args.parity:
+                result.parity_mean_abs_diff = mean_abs_diff(result.parity_losses, first)
+        except Exception as exc:  # noqa: BLE001 - report the failure in the table, go on with the next row
+            result = Result(row.name, error=f"{type(exc).__name__}: {exc}"[:300])
+            free_memory()
         results.append(result)
         _progress(started, format_row(result, results[0]))
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "partial.json").write_text(json.dumps([asdict(r) for r in results]))
-    return {"device": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu",
-            "versions": _versions(), "args": {k: str(v) for k, v in vars(args).items() if k != "func"},
+    return {"device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
+            "versions": _versions(), "config": str(args.config), "parity_spread": spread,
+            "args": {k: str(v) for k, v in vars(args).items() if k != "func"},
             "results": [asdict(r) for r in results]}
 
 
-def _progress(started: float | None, message: str) -> None:
-    print(f"[{time.perf_counter() - (started or _START):6.1f}s] {message}", flush=True)
+def mean_abs_diff(a: list[float], b: list[float]) -> float:
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / max(1, len(a))
 
 
-_START = time.perf_counter()
+def _progress(started: float, message: str) -> None:
+    print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
 
 
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("torch", "transformers", "peft", "liger-kernel", "bitsandbytes", "triton"):
+    for name in ("torch", "transformers", "peft", "liger-kernel", "bitsandbytes"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -550,23 +468,19 @@ def _versions() -> dict[str, str]:
 
 def format_row(r: Result, base: Result) -> str:
     if r.error:
-        return f"| {r.name} | {r.lever} | failed: {r.error} | | | | | |"
-    speedup = r.tokens_per_s / base.tokens_per_s if base.tokens_per_s else math.nan
-    loss = f"{r.losses[-1]:.4f}" if r.losses else "-"
-    diff = f"{r.parity_max_abs_diff:.4f}" if r.parity_max_abs_diff is not None else "-"
-    return (f"| {r.name} | {r.lever} | {r.tokens_per_s:,.0f} | {speedup:.2f}x | {100 * r.mfu:.1f}% "
-            f"| {r.peak_gib:.1f} | {loss} | {diff} |")
+        return f"| {r.name} | failed: {r.error} | | | | | | | |"
+    speedup = f"{r.tokens_per_s / base.tokens_per_s:.2f}x" if base.tokens_per_s else "-"
+    parity = f"{r.parity_mean_abs_diff:.4f}" if r.parity_mean_abs_diff is not None else "-"
+    return (f"| {r.name} | {r.tokens_per_s:,.0f} | {speedup} | {100 * r.mfu:.1f}% | {r.peak_gib:.1f} "
+            f"| {r.reserved_gib:.1f} | {r.load_peak_gib:.1f} | {r.start_gib:.1f} | {parity} |")
 
 
 def format_table(report: dict[str, Any]) -> str:
     results = [Result(**r) for r in report["results"]]
-    head = ("| variant | lever | tokens/s | vs baseline | MFU | peak GiB | loss@parity end | max abs dloss |\n"
-            "|---|---|---|---|---|---|---|---|")
-    lines = [f"device: {report['device']}; {', '.join(f'{k} {v}' for k, v in report['versions'].items())}", head]
+    spread = report.get("parity_spread")
+    lines = [f"device: {report['device']}; {', '.join(f'{k} {v}' for k, v in report['versions'].items())}; "
+             f"config {report['config']}" + (f"; plain seed-to-seed mean |dloss| {spread:.4f}" if spread else ""),
+             "| row | tokens/s | vs first row | MFU | peak GiB | reserved GiB | load peak GiB | GiB at start "
+             "| mean abs dloss vs plain |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [format_row(r, results[0]) for r in results]
     return "\n".join(lines)
-
-
-def replace_variant(name: str, **changes: Any) -> Variant:
-    """A known variant with some fields changed (tests shrink row sizes this way)."""
-    return replace(VARIANTS[name], **changes)

@@ -56,7 +56,7 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
         return
     bench = sub.add_parser("bench", help="Benchmarks.")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="SUBCOMMAND", required=True)
-    train = bench_sub.add_parser("train", help="Training speed benchmark (GPU fast path vs. baseline).")
+    train = bench_sub.add_parser("train", help="Training speed of andini finetune beside plain transformers + peft.")
     bench_module.add_arguments(train)
     train.set_defaults(func=lambda args: bench_module.main(args))
 

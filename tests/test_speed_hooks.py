@@ -33,6 +33,10 @@ def examples(lengths: list[int], seed: int = 1) -> list[tuple[list[int], list[in
     return out
 
 
+def rows_of(group: list[tuple[list[int], list[int]]]) -> list[dict]:
+    return [{"input_ids": ids, "labels": labels} for ids, labels in group]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU behaviour")
 def test_hooks_change_nothing_on_cpu():
     model = tiny_model()
@@ -60,76 +64,80 @@ def test_selective_checkpointing_marks_the_first_layers():
     assert [layer.gradient_checkpointing for layer in speed.decoder_layers(model)] == [True, True, False, False]
 
 
-def test_packed_rows_layout():
-    group = examples([5, 4, 6])
-    batch = bench.packed_batch(group, row_tokens=10)
-    # 5 + 4 fit in the first row, 6 starts the second; filler positions restart from 0.
-    assert batch["input_ids"].shape == (2, 10)
-    assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 0, 1, 2, 3, 0], [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]]
-    assert batch["input_ids"][0, :9].tolist() == group[0][0] + group[1][0]
-    assert batch["labels"][0, 5].item() == -100  # an example's first token is never a target
-    assert (batch["labels"][0, 9:] == -100).all() and (batch["labels"][1, 6:] == -100).all()
-    assert "attention_mask" not in batch
+def tiny_bench_config(tmp_path):
+    """The shipped QLoRA config made CPU-sized: fp32, no quantization, short rows, no LoRA dropout."""
+    from dataclasses import replace
+
+    from finetune.config import load_config
+
+    config = load_config("configs/mistral-7b-qlora.yaml")
+    return replace(config, lora=replace(config.lora, dropout=0.0),
+                   train=replace(config.train, quantization="none", precision="fp32", max_seq_len=256,
+                                 learning_rate=1e-2, output_dir=str(tmp_path / "adapter")))
 
 
-def test_packed_loss_equals_padded_loss():
-    """SDPA honours restarting position_ids: packed rows give the padded batch's loss exactly, and
-    the same tokens concatenated without the restart (examples attending to each other) do not."""
-    model = tiny_model()
-    group = examples([37, 12, 50, 23])
-    with torch.no_grad():
-        padded = model(**bench.padded_batch(group)).loss
-        packed_batch = bench.packed_batch(group, row_tokens=128)
-        packed = model(**packed_batch).loss
-        leaky = dict(packed_batch, position_ids=torch.arange(128).expand(packed_batch["input_ids"].shape[0], -1))
-        mixed = model(**leaky).loss
-    assert packed.item() == pytest.approx(padded.item(), abs=1e-5)
-    assert abs(mixed.item() - padded.item()) > 1e-4
-
-
-def bench_args(**overrides) -> argparse.Namespace:
+def bench_args(tmp_path, **overrides) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
-    args = parser.parse_args(["--shape", "tiny", "--device", "cpu", "--steps", "1", "--warmup", "0",
-                              "--parity-steps", "3", "--max-len", "128", "--lr", "1e-2"])
+    args = parser.parse_args(["--shape", "tiny", "--device", "cpu", "--steps", "2", "--warmup", "1",
+                              "--parity", "3", "--base-dir", str(tmp_path / "base"), "--out", str(tmp_path / "out")])
     for key, value in overrides.items():
         setattr(args, key, value)
     return args
 
 
 @pytest.mark.slow
-def test_bench_runs_tiny_on_cpu_and_the_fast_path_keeps_the_loss(tmp_path, capsys):
-    data = examples([40, 90, 128, 60, 75, 110, 30, 128, 64, 100, 50, 80] * 4)
-    fast = bench.replace_variant("fused-adamw", row_tokens=512)
-    report = bench.run_bench(data, [bench.VARIANTS["baseline"], bench.VARIANTS["concat"], fast],
-                             bench_args(out=tmp_path))
-    baseline, concat, fast_result = report["results"]
-    assert [r["error"] for r in report["results"]] == [None, None, None]
-    assert len(baseline["losses"]) == 3 and baseline["losses"][0] != baseline["losses"][-1]
-    assert fast_result["parity_max_abs_diff"] < 1e-4  # fp32 on CPU: same math, same numbers
-    assert all(r["tokens_per_s"] > 0 and r["tokens"] > 0 for r in (baseline, concat, fast_result))
-    table = bench.format_table(report)
-    assert table.splitlines()[3].startswith("| baseline |") and "fused-adamw" in table
-    assert (tmp_path / "partial.json").exists()
+def test_bench_trains_andini_finetunes_pipeline_and_keeps_the_loss(tmp_path):
+    """The andini row runs train.py's own model and Trainer (varlen attention, selective loss); on CPU
+    in fp32 its losses follow the plain padded run far closer than a second LoRA seed does."""
+    rows = [{"input_ids": ids, "labels": labels, "position_ids": list(range(len(ids)))}
+            for ids, labels in examples([40, 90, 128, 60, 75, 110, 30, 128, 64, 100, 50, 80] * 2)]
+    plan = bench.parse_rows("plain-gc,none+gc=false")
+    report = bench.run_bench(tiny_bench_config(tmp_path), rows, plan, bench_args(tmp_path))
+    plain, andini = report["results"]
+    assert [plain["error"], andini["error"]] == [None, None]
+    assert all(r["tokens_per_s"] > 0 and r["steps"] == 2 and r["tokens"] > 0 for r in (plain, andini))
+    assert len(andini["parity_losses"]) == 3 and report["parity_spread"] > 1e-3
+    assert andini["parity_mean_abs_diff"] < 1e-4 < report["parity_spread"]
+    assert bench.format_table(report).splitlines()[3].startswith("| plain-gc |")
+    assert (tmp_path / "out" / "partial.json").exists()
 
 
-@pytest.mark.slow
-def test_render_roundtrip(shared_data, tmp_path):
-    out = tmp_path / "tokens.npz"
-    count = bench.render_tokens(shared_data, out)
-    loaded = bench.load_tokens(out)
-    assert count == len(loaded) > 1000
-    ids, labels = loaded[0]
-    assert ids[0] == 1 and len(ids) == len(labels)  # BOS first; labels line up with ids
-    trained = [t for t, lab in zip(ids, labels, strict=True) if lab != -100]
-    assert trained and trained[-1] == 2  # the assistant's turn ends with EOS, which is trained
+def test_bench_rows_are_configs_of_andini_finetune(tmp_path):
+    config = tiny_bench_config(tmp_path)
+    row, = bench.parse_rows("24gb+compile=true+gc=false")
+    run = bench.row_config(config, row, "/models/x", steps=5, out=str(tmp_path))
+    assert (run.train.memory, run.train.batch_size, run.train.grad_accum) == ("24gb", 12288 // 256, 1)
+    assert run.train.gradient_checkpointing is False and run.fast_path == {"compile": True}
+    assert speed.options_from(run).compile is True and run.model.base == "/models/x"
+    with pytest.raises(AndiniError, match="nope"):
+        bench.parse_rows("max+nope=1")
+
+
+def test_rendered_rows_round_trip(tmp_path):
+    """--render-only writes what train.render_all makes of the split; --rows reads back the same rows."""
+    from dataclasses import replace
+
+    from andini.schema import Example, Message, ToolCall, ToolSpec
+    from finetune.render import load_tokenizer
+    from finetune.train import render_all
+
+    tool = ToolSpec(name="add", parameters={"type": "object", "properties": {"a": {"type": "integer"}}})
+    split = [Example(id=f"e{i}", messages=[Message(role="user", content=f"add {i}")], tools=[tool],
+                     target_calls=[ToolCall(name="add", arguments={"a": i})]) for i in range(3)]
+    (tmp_path / "train.jsonl").write_text("".join(e.model_dump_json() + "\n" for e in split))
+    config = tiny_bench_config(tmp_path)
+    config = replace(config, data=replace(config.data, out=str(tmp_path)))
+    assert bench.render_rows(config, tmp_path / "rows.npz") == 3
+    expected, _ = render_all(split, load_tokenizer(config.model.base, "mistral"), "mistral", 256)
+    assert bench.load_rows(tmp_path / "rows.npz") == expected
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the fast path is GPU-only)")
 def test_fast_path_keeps_the_loss_on_gpu():
     plain = tiny_model().cuda().to(torch.bfloat16)
     fast = speed.apply_fast_path(tiny_model().cuda().to(torch.bfloat16), None)
-    batch = {k: v.cuda() for k, v in bench.packed_batch(examples([37, 12, 50, 23]), row_tokens=128).items()}
+    batch = {k: v.cuda() for k, v in bench.padded_collator(rows_of(examples([37, 12, 50, 23]))).items()}
     fast.train()
     plain.train()
     fast_loss, plain_loss = fast(**batch).loss, plain(**batch).loss
@@ -201,7 +209,7 @@ def test_memory_class_sets_the_batch_and_keeps_rows_per_step():
     assert (small.train.batch_size, small.train.grad_accum, small.train.quantization) == (2, 8, "4bit")
     big = speed.apply_memory_class(replace(config, train=replace(config.train, memory="max"),
                                            fast_path={"liger": False}))
-    assert (big.train.batch_size, big.train.grad_accum) == (8, 2)
+    assert (big.train.batch_size, big.train.grad_accum, big.train.gradient_checkpointing) == (2, 8, False)
     assert speed.options_from(big) == speed.FastPathOptions(liger=False)
 
 
@@ -210,7 +218,7 @@ def test_selective_checkpointing_gives_the_full_checkpointing_gradients():
     for policy in ("full", "save-matmuls"):
         model = tiny_model().train()
         speed.enable_checkpointing(model, 1.0, policy)
-        batch = bench.packed_batch(examples([30, 20, 40]), row_tokens=64)
+        batch = bench.padded_collator(rows_of(examples([30, 20, 40])))
         model(**batch).loss.backward()
         grads.append([p.grad.clone() for p in model.parameters()])
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
