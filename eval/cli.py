@@ -70,6 +70,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_retrieval)
 
+    p = eval_sub.add_parser("retrieval-choice", help="choose the search defaults by leave-one-corpus-out",
+                            description="Score a grid of search settings (mode, RRF k, fusion weights, chunking) "
+                                        "on several corpora; for each corpus, choose on the others and score on it. "
+                                        "The standard (hybrid, RRF k=60, equal weights, 512/64) is shipped unless "
+                                        "the choice beats it left-one-out on average.")
+    p.add_argument("--dataset", action="append", required=True, metavar="[NAME=]PATH",
+                   help="a SQuAD-format JSON file or a folder of Markdown runbooks; repeat (two or more)")
+    p.add_argument("--format", default="auto", choices=["auto", "squad", "runbooks"],
+                   help="auto (default): a folder is runbooks, a file is SQuAD")
+    p.add_argument("--limit", type=int, help="a seeded sample of N questions per corpus")
+    p.add_argument("--chunkings", default="256/32,512/64",
+                   help="chunk SIZE/OVERLAP in tokens, comma-separated (default 256/32,512/64)")
+    p.add_argument("--cache", type=Path,
+                   help="where rankings per (corpus, chunking) are kept between runs "
+                        "(default: $ANDINI_HOME/cache/retrieval-choice)")
+    p.add_argument("--out", type=Path, help="run folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_retrieval_choice)
+
     p = eval_sub.add_parser("compare", help="Markdown/HTML report comparing runs (first = baseline)",
                             description="Compare runs: tables, deltas, bar charts, flipped items.")
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
@@ -143,6 +162,12 @@ def _retrieval(args: argparse.Namespace) -> int:
     from eval import retrieval
 
     return int(retrieval.main(args) or 0)
+
+
+def _retrieval_choice(args: argparse.Namespace) -> int:
+    from eval import retrieval_choice
+
+    return retrieval_choice.main(args)
 
 
 def _compare(args: argparse.Namespace) -> int:

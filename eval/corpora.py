@@ -96,3 +96,16 @@ def read_squad(path: Path) -> tuple[list[str], list[Question]]:
     if not questions:
         raise InputError("no answerable questions", path=path, field="data[].paragraphs[].qas")
     return contexts, questions
+
+
+def squad_subset(source: Path, dest: Path, articles: int) -> dict[str, int]:
+    """Write the first `articles` articles of a SQuAD-format file to `dest` (a smaller corpus that keeps whole
+    articles, so every question's distractors from its own article stay). Returns its counts."""
+    contexts, _ = read_squad(source)  # validates the source
+    data = json.loads(Path(source).read_text(encoding="utf-8"))
+    kept = data["data"][:articles]
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    Path(dest).write_text(json.dumps({"version": data.get("version", ""), "data": kept}), encoding="utf-8")
+    paragraphs = [p for a in kept for p in a.get("paragraphs", [])]
+    return {"articles": len(kept), "paragraphs": len(paragraphs),
+            "questions": sum(len(p.get("qas", [])) for p in paragraphs), "source_paragraphs": len(contexts)}
