@@ -12,6 +12,7 @@ from retrieval_support import chroma_server, copy_runbooks
 from andini.cli import main as andini_main
 from andini.settings import get_settings
 
+REPO_DOCS = Path(__file__).resolve().parent.parent / "docs"
 QUERIES = {  # question -> the runbook that answers it
     "clock skew detected between nodes": "NodeClockSkewDetected.md",
     "a filesystem is running out of space": "NodeFilesystemSpaceFillingUp.md",
@@ -128,3 +129,29 @@ def test_first_store_use_from_many_threads_at_once(tmp_path):
         with ThreadPoolExecutor(16) as pool:
             counts = list(pool.map(lambda _, s=settings: store.get_collection("docs", s).count(), range(16)))
         assert counts == [0] * 16
+
+
+UI_QUESTIONS = {  # the chat page's examples, and the browser test's question -> the document that answers it
+    "How do I ingest a folder of documents?": "retrieval.md",
+    "Plan the steps to fine-tune a small model on my own tool-calling data.": "finetune.md",
+    "Which model backends can andini use?": "agent.md",
+    "How do I start the chat UI?": "ui.md",
+    "RAID array is degraded, a disk failed": "NodeRAIDDegraded.md",
+}
+
+
+def test_shipped_defaults_answer_the_ui_questions_from_the_bundled_docs_and_runbooks(shared_data, tmp_path):
+    """The default mode, fusion and chunking (chosen in docs/retrieval.md) put the document that answers each
+    question the UI offers among the hits the agent reads and cites (settings.search_k)."""
+    from retrieval.ingest import ingest
+    from retrieval.search import search
+    from ui.app.views.chat import EXAMPLES
+
+    assert set(EXAMPLES) <= set(UI_QUESTIONS)
+    assert ingest([REPO_DOCS, copy_runbooks(shared_data, tmp_path / "kb")]).ok
+    for question, expected in UI_QUESTIONS.items():
+        hits = search(question)
+        assert len(hits) == get_settings().search_k
+        assert expected in [Path(h.source.source).name for h in hits], (question, [h.source for h in hits])
+        for hit in hits:  # citations slice their text back out of the file
+            assert Path(hit.source.source).read_text()[hit.source.start:hit.source.end] == hit.text
