@@ -116,4 +116,10 @@ def test_choice_over_three_real_corpora_is_cached_and_consistent(shared_data, tm
 
     second = run("two")  # nothing ingested again, same numbers
     assert all(c["cached"] for f in second["corpora"].values() for c in f["chunkings"].values())
-    assert second["table"] == first["table"] and second["decision"] == first["decision"]
+    assert _quality(second["table"]) == _quality(first["table"]) and second["decision"] == first["decision"]
+
+
+def _quality(table: dict) -> dict:
+    """The table less its latencies (hybrid's includes the fusion, timed again at each scoring)."""
+    return {c: {s: {k: v for k, v in m.items() if "latency" not in k} for s, m in rows.items()}
+            for c, rows in table.items()}
