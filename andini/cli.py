@@ -17,7 +17,7 @@ from andini import __version__
 from andini.errors import AndiniError
 
 # Order here is the order in `andini --help`.
-COMMAND_MODULES = ("ui.cli", "retrieval.cli", "agent.cli", "finetune.cli", "eval.cli")
+COMMAND_MODULES = ("ui.cli", "retrieval.cli", "agent.cli", "agent.structured_cli", "finetune.cli", "eval.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -140,3 +140,43 @@ def test_the_real_model_writes_a_valid_document_and_yaml(tmp_path):
     assert load_schema(path).errors(out.document) == []
     assert out.enforcement == "grammar" and out.backend == "local" and out.attempts >= 1
     assert yaml.safe_load(out.text) == out.document
+
+
+# ---------------------------------------------------------------- the command
+
+
+def cli(*argv: str) -> int:
+    from andini.cli import main
+
+    return main(list(argv))
+
+
+def test_cli_names_the_file_and_pointer_of_a_bad_schema(tmp_path, capsys):
+    path = write(tmp_path, "svc.json", '{"properties": {"port": {"$ref": "#/$defs/port"}}}')
+    assert cli("generate", "--schema", str(path), "a service on port 80") == 1
+    err = capsys.readouterr().err
+    assert "svc.json: at /properties/port/$ref: cannot resolve '#/$defs/port'" in err and "fix:" in err
+
+
+def test_cli_exit_status_says_failed_or_declined(tmp_path, capsys, model_server):
+    path = write(tmp_path, "trip.json", json.dumps(TRIP))
+    model_server.replies += [{"text": '{"city": "Lyon", "days": 3}'}]
+    assert cli("generate", "--schema", str(path), "Lyon", "--backend", "tgi", "--attempts", "1", "--json") == 3
+    failed = json.loads(capsys.readouterr().out)
+    assert failed["ok"] is False and failed["attempts"] == 1 and failed["last_output"] == '{"city": "Lyon", "days": 3}'
+    model_server.replies += [{"text": '{"cannot_express": "no Lyon in the enum"}'}]
+    assert cli("generate", "--schema", str(path), "Lyon", "--backend", "tgi", "--allow-decline") == 4
+    assert "declined: no Lyon in the enum" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_writes_a_valid_yaml_file_with_the_real_model(tmp_path, capsys):
+    path = write(tmp_path, "trip.yaml", yaml.safe_dump(TRIP))
+    out = tmp_path / "out" / "trip.yaml"
+    out.parent.mkdir()
+    assert cli("generate", "--schema", str(path), "Two days in Rome", "--yaml", "--out", str(out),
+               "--max-new-tokens", "48", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["format"] == "yaml" and report["out"] == str(out)
+    assert yaml.safe_load(out.read_text()) == report["document"]
+    assert load_schema(path).errors(report["document"]) == []
