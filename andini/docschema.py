@@ -86,12 +86,15 @@ class DocSchema:
         return str(schema.get("title") or Path(self.source).stem or "document")
 
 
-def load_schema(source: str | Path | dict | bool, *, name: str = "<schema>") -> DocSchema:
-    """A DocSchema from a .json/.yaml/.yml file, or from an already-parsed schema (`name` names it)."""
+def load_schema(source: str | Path | dict | bool, *, name: str = "<schema>", files: bool = True) -> DocSchema:
+    """A DocSchema from a .json/.yaml/.yml file, or from an already-parsed schema (`name` names it).
+
+    `files=False` resolves references inside the schema only: a schema sent over the network must
+    not make the server read its files."""
     if isinstance(source, dict | bool):
-        return check_schema(source, name, base=Path.cwd())
+        return check_schema(source, name, base=Path.cwd(), files=files)
     path = Path(source)
-    return check_schema(read_document(path), str(path), base=path.resolve().parent)
+    return check_schema(read_document(path), str(path), base=path.resolve().parent, files=files)
 
 
 def read_document(path: Path) -> Any:
@@ -102,7 +105,13 @@ def read_document(path: Path) -> Any:
         raise InputError("no such file", path=path, hint="give the path of a JSON or YAML schema") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read it: {exc}", path=path) from exc
-    if path.suffix.lower() == ".json":
+    return parse_document(text, path)
+
+
+def parse_document(text: str, path: Path | str) -> Any:
+    """JSON or YAML text (from a file named `path`, or pasted: any name): by the suffix, else JSON
+    first and YAML next. Errors name `path` and the line."""
+    if str(path).lower().endswith(".json"):
         return _json(text, path)
     try:
         return json.loads(text)
@@ -110,14 +119,20 @@ def read_document(path: Path) -> Any:
         return _yaml(text, path)
 
 
-def _json(text: str, path: Path) -> Any:
+def load_schema_text(text: str, name: str = "pasted schema") -> DocSchema:
+    """A DocSchema from JSON or YAML text that has no file (pasted, uploaded, sent): its references
+    stay inside it."""
+    return check_schema(parse_document(text, name), name, base=Path.cwd(), files=False)
+
+
+def _json(text: str, path: Path | str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from exc
 
 
-def _yaml(text: str, path: Path) -> Any:
+def _yaml(text: str, path: Path | str) -> Any:
     import yaml
 
     try:
@@ -129,7 +144,7 @@ def _yaml(text: str, path: Path) -> Any:
                          line=mark.line + 1 if mark is not None else None) from exc
 
 
-def check_schema(schema: Any, source: str, base: Path) -> DocSchema:
+def check_schema(schema: Any, source: str, base: Path, files: bool = True) -> DocSchema:
     """Check `schema` against the draft 2020-12 meta-schema, resolve and bundle its references."""
     from jsonschema import Draft202012Validator
 
@@ -143,20 +158,20 @@ def check_schema(schema: Any, source: str, base: Path) -> DocSchema:
         raise InputError(f"not a valid JSON Schema: at {pointer(list(worst.absolute_path)) or '/'}: "
                          f"{worst.message[:300]}", path=source,
                          hint="see https://json-schema.org/draft/2020-12 for the keywords and their values")
-    registry, uri = _registry(schema, source, base)
+    registry, uri = _registry(schema, source, base, files)
     bundler = _Bundler(registry, source)
     bundled = bundler.bundle(schema, uri)
     return DocSchema(schema=schema, source=source, bundled=bundled, unenforced=unenforced(bundled, bundler.origin))
 
 
-def _registry(schema: dict | bool, source: str, base: Path) -> tuple[Any, str]:
+def _registry(schema: dict | bool, source: str, base: Path, files: bool) -> tuple[Any, str]:
     """A `referencing` registry holding the schema, that reads other files beside it on demand."""
     from referencing import Registry, Resource
     from referencing.exceptions import NoSuchResource
     from referencing.jsonschema import DRAFT202012
 
     def retrieve(uri: str) -> Resource:
-        if not uri.startswith("file:"):
+        if not (files and uri.startswith("file:")):
             raise NoSuchResource(ref=uri)  # never fetched: nothing is downloaded
         from urllib.parse import unquote, urlparse
 

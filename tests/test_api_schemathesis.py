@@ -2,8 +2,9 @@
 
 Every operation gets generated valid and invalid requests (bounded: a fixed seed and a few examples
 each), and every answer must match the document: no 5xx, documented status codes, content types and
-response schemas, invalid data rejected, valid data accepted. Agent turns only get invalid requests
-here, since a valid one runs the model; test_api_roundtrip.py runs a real turn.
+response schemas, invalid data rejected, valid data accepted. Agent turns and generation only get
+invalid requests here, since a valid one runs the model; test_api_roundtrip.py runs a real turn and
+test_api_generate.py a real generation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import httpx
 import pytest
 from api_support import ApiServer, link_model_cache
 
-RUNS = "^/v1/runs"
+#: Operations that run the model on a valid request.
+RUNS = "^/v1/(runs|generate)"
 
 
 def schemathesis() -> str:

@@ -25,7 +25,7 @@ from agent.turns import TurnResult
 from andini import __version__
 from andini.errors import AndiniError, InputError
 from andini.settings import Settings, get_settings
-from ui.api import guard
+from ui.api import guard, structured
 from ui.api.models import (
     COLLECTION,
     MAX_ID,
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, runner: AgentRunner | None = No
     _run_routes(app, runner)
     _plan_task_routes(app)
     _document_routes(app, settings)
+    structured.install(app)
     guard.install(app, token=token, rate_limit=settings.api_rate_limit,
                       max_body_bytes=settings.api_max_body_bytes)
     app.openapi = _openapi_with_security(app)
