@@ -199,3 +199,62 @@ def test_stored_plan_turns_into_tasks(monkeypatch):
     assert not at.exception, at.exception
     assert any("Added 2 tasks" in s.value for s in at.success)
     assert sorted(t.title for t in TaskStore().list() if t.plan_id == plan_id) == ["Tag", "Test"]
+
+
+SERVICE = """type: object
+properties:
+  name: {type: string, maxLength: 40}
+  port: {type: integer, minimum: 1, maximum: 65535}
+  protocol: {enum: [http, https, grpc]}
+required: [name, port, protocol]
+additionalProperties: false
+"""
+
+
+def _generate_page(monkeypatch, schema: str, intent: str, yaml: bool = False, search: bool = False):
+    at = app_test(monkeypatch).run()
+    at.switch_page("views/generate.py").run()
+    assert not at.exception, at.exception
+    at.text_area(key="generate-schema").input(schema).run()
+    at.text_area(key="generate-intent").input(intent).run()
+    if yaml:
+        at.radio(key="generate-format").set_value("YAML").run()
+    if search:
+        at.checkbox(key="generate-search").check().run()
+    next(b for b in at.button if b.label == "Generate").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_generate_page_names_the_pointer_of_a_bad_schema(monkeypatch):
+    at = _generate_page(monkeypatch, '{"properties": {"p": {"$ref": "#/$defs/port"}}}', "port 80")
+    assert any("pasted schema: at /properties/p/$ref: cannot resolve" in e.value for e in at.error)
+
+
+def test_generate_page_shows_the_last_output_when_nothing_validates(monkeypatch, model_server):
+    monkeypatch.setenv("ANDINI_BACKEND", "tgi")
+    model_server.replies += [{"text": '{"name": "shop"}'}] * 3
+    at = _generate_page(monkeypatch, SERVICE, "shop on 8443")
+    assert any("No valid document after 3 attempt(s)" in e.value for e in at.error)
+    assert any('{"name": "shop"}' in c.value for c in at.code)
+    assert any("'port' is a required property" in m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_generate_page_writes_a_valid_yaml_document_from_a_passage(monkeypatch):
+    """The real model, grounded in one real ingested document: the YAML shown validates, and the
+    passage it used is listed."""
+    import yaml
+
+    from andini.docschema import load_schema_text
+    from andini.settings import get_settings
+    from retrieval.ingest import ingest
+
+    doc = get_settings().home / "shop.md"
+    doc.write_text("# Shop service\n\nThe shop service listens on port 8443 and speaks https.\n")
+    assert ingest([doc]).ok
+    at = _generate_page(monkeypatch, SERVICE, "The shop service's settings.", yaml=True, search=True)
+    assert any("Valid against the schema" in s.value for s in at.success), [e.value for e in at.error]
+    document = yaml.safe_load(at.code[0].value)
+    assert load_schema_text(SERVICE).errors(document) == []
+    assert any("shop.md" in e.label for e in at.expander)

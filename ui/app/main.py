@@ -16,6 +16,7 @@ page = st.navigation([
     st.Page(VIEWS / "chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page(VIEWS / "documents.py", title="Documents", icon=":material/description:"),
     st.Page(VIEWS / "tasks.py", title="Tasks & plans", icon=":material/checklist:"),
+    st.Page(VIEWS / "generate.py", title="Generate", icon=":material/data_object:"),
     st.Page(VIEWS / "evaluation.py", title="Evaluation", icon=":material/monitoring:"),
 ], position="top")
 render_settings()
