@@ -96,6 +96,30 @@ def adopt_legacy_checkpoints(db: sqlite3.Connection) -> None:
         old.close()
 
 
+
+@migration
+def create_plan_runs(db: sqlite3.Connection) -> None:
+    """A plan's runs (agent.executor): where each stopped, and what each step returned. `next_step` is the
+    0-based index of the first step not done, where a re-run continues."""
+    db.execute("""CREATE TABLE plan_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plan_id INTEGER NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
+        status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'needs_confirmation', 'refused')),
+        next_step INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""")
+    db.execute("CREATE INDEX plan_runs_plan ON plan_runs (plan_id)")
+    db.execute("""CREATE TABLE plan_run_steps (
+        run_id INTEGER NOT NULL REFERENCES plan_runs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('done', 'manual', 'failed', 'needs_confirmation', 'refused')),
+        call TEXT,
+        result TEXT,
+        error TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, step))""")
+
 def default_path() -> Path:
     from andini.settings import get_settings
 

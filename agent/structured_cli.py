@@ -3,6 +3,8 @@ stored plans): thin shells over `agent.generate.generate` and `agent.executor.ru
 
 Exit status of `generate`: 0 a valid document, 1 an error (bad schema file, backend down), 3 no valid
 document after every attempt, 4 the model declined (the schema cannot express the intent).
+Exit status of `plan run`: 0 every step done, 1 a step failed (or an error), 5 stopped at a side-effect
+step: waiting for a yes, or refused.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-FAILED, DECLINED = 3, 4
+FAILED, DECLINED, WAITING = 3, 4, 5
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +43,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--json", action="store_true",
                      help="print one JSON object: document, attempts, enforcement, passages")
     gen.set_defaults(func=generate_command)
+
+    plan = sub.add_parser("plan", help="list stored plans and run their tool calls",
+                          description="Stored plans: list them, and carry out their steps' tool calls.")
+    plan_sub = plan.add_subparsers(dest="plan_command", metavar="COMMAND", required=True)
+    listing = plan_sub.add_parser("list", help="the stored plans, with their latest run",
+                                  description="List the stored plans and how their latest run stands.")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.set_defaults(func=plan_list_command)
+    run = plan_sub.add_parser(
+        "run", help="carry out a plan's tool calls, step by step",
+        description="Run plan ID: each step's tool call is validated against its tool's schema, `$varN.field$` "
+                    "references take earlier steps' results, and steps with side effects ask first. A failed "
+                    "step stops the run; running again continues from it. Exit status: 0 done, 1 a step "
+                    "failed, 5 stopped at a side-effect step (waiting for a yes, or refused).")
+    run.add_argument("plan_id", metavar="ID", type=int, help="the plan's number (see andini plan list)")
+    run.add_argument("--yes", action="store_true", help="approve every side-effect step without asking")
+    run.add_argument("--restart", action="store_true",
+                     help="start a new run at step 1 instead of continuing the last one")
+    run.add_argument("--json", action="store_true", help="print the run as one JSON object")
+    run.set_defaults(func=plan_run_command)
 
 
 def generate_command(args: argparse.Namespace) -> int:
@@ -83,3 +105,56 @@ def _report(out, path: str | None) -> None:
         print(f"  held by validation only: {item}", file=sys.stderr)
     for p in out.passages:
         print(f"  source: {p.source}" + (f" › {p.heading}" if p.heading else ""), file=sys.stderr)
+
+
+def plan_list_command(args: argparse.Namespace) -> int:
+    from agent.executor import latest_run
+    from agent.plans import PlanStore
+    from andini.cli import print_json
+
+    rows = []
+    for info in PlanStore().list():
+        run = latest_run(info.id)
+        rows.append({**info.model_dump(), "last_run": run.status if run else None,
+                     "stopped_at": run.stopped_at if run else None})
+    if args.json:
+        print_json({"plans": rows})
+    for row in [] if args.json else rows:
+        where = f" at step {row['stopped_at']}" if row["stopped_at"] else ""
+        state = f"  [{row['last_run']}{where}]" if row["last_run"] else ""
+        print(f"#{row['id']} {row['goal']} ({row['steps']} steps){state}")
+    return 0
+
+
+def plan_run_command(args: argparse.Namespace) -> int:
+    from agent.cli import _ask
+    from agent.executor import run_plan
+    from andini.cli import print_json
+
+    def approve(step: int, call) -> bool:
+        return True if args.yes else _ask(f"step {step}: run {call.name}({call.to_json()})?")
+
+    interactive = args.yes or sys.stdin.isatty()
+    run = run_plan(args.plan_id, approve=approve if interactive else None, restart=args.restart)
+    if args.json:
+        print_json(run.model_dump(mode="json"))
+    else:
+        _show_run(run)
+    return {"done": 0, "needs_confirmation": WAITING, "refused": WAITING}.get(run.status, 1)
+
+
+MARKS = {"done": "✓", "manual": "·", "failed": "✗", "needs_confirmation": "?", "refused": "–", "pending": " "}
+
+
+def _show_run(run) -> None:
+    import json
+
+    print(f"plan #{run.plan_id}, run {run.id}: {run.status}")
+    for s in run.steps:
+        what = f" {s.call.name}({s.call.to_json()})" if s.call else ""
+        print(f" {MARKS[s.status]} {s.step}. {s.title}{what}")
+        if s.status == "done" and s.result is not None:
+            print(f"     → {json.dumps(s.result, ensure_ascii=False, default=str)[:300]}")
+    if run.error:
+        hint = "; answer yes (or pass --yes) to go on" if run.status == "needs_confirmation" else ""
+        print(f"stopped at step {run.stopped_at}: {run.error}{hint}", file=sys.stderr)
