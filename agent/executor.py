@@ -63,6 +63,10 @@ class PlanRunError(AndiniError):
     """A reference that does not resolve, or a resolved call of the wrong type."""
 
 
+class RunInProgress(AndiniError):
+    """The plan's run is being carried out now, by another request or process."""
+
+
 def run_plan(plan_id: int, *, approve: Approve | None = None, confirm: bool | None = None,
              restart: bool = False, tools: Sequence[Any] | None = None, path: Path | str | None = None) -> PlanRun:
     """Run (or continue) plan `plan_id`; returns the run as it now stands.
@@ -267,7 +271,7 @@ class RunStore:
             claimed = self.db.execute("UPDATE plan_runs SET status = 'running', updated_at = ? "
                                       "WHERE id = ? AND status != 'running'", (storage.now(), run.id)).rowcount
         if not claimed:
-            raise AndiniError(f"Run {run.id} of plan {run.plan_id} is already running (since {run.updated_at}).",
+            raise RunInProgress(f"Run {run.id} of plan {run.plan_id} is already running (since {run.updated_at}).",
                               hint="wait for it to finish; if its process died, start over with --restart")
         run.status = "running"
 

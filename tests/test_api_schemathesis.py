@@ -4,7 +4,7 @@ Every operation gets generated valid and invalid requests (bounded: a fixed seed
 each), and every answer must match the document: no 5xx, documented status codes, content types and
 response schemas, invalid data rejected, valid data accepted. Agent turns and generation only get
 invalid requests here, since a valid one runs the model; test_api_roundtrip.py runs a real turn and
-test_api_generate.py a real generation.
+test_api_structured.py a real generation.
 """
 
 from __future__ import annotations

@@ -4,14 +4,16 @@ the token, size and rate limits are ui/api/guard.py's, as for every route."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
+from agent.executor import PlanRun, RunInProgress
 from agent.generate import DEFAULT_ATTEMPTS, Generated, GenerationFailed
-from ui.api.models import COLLECTION, Problem, Strict
+from ui.api.models import COLLECTION, MAX_ID, Problem, Strict
 
 #: A schema sent over HTTP is held to references inside itself (see `load_schema(files=False)`).
 REQUEST_SCHEMA = "request schema"
@@ -45,7 +47,67 @@ class GenerationProblem(Problem):
     kind: Literal["generation_failed"] | None = None
 
 
+class PlanRunRequest(Strict):
+    """Run a stored plan's tool calls, or continue its last run from where it stopped."""
+
+    approve: bool = Field(False, description="Approve the steps with side effects in advance. Without it, "
+                                             "the run stops at the first such step with status "
+                                             "'needs_confirmation'; send the request again with true to go on.")
+    restart: bool = Field(False, description="Start a new run at step 1 instead of continuing the last one.")
+
+
+PlanId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Plan number.")]
+NOT_FOUND = {404: {"model": Problem, "description": "No such plan, or no run of it yet"}}
+
+
 def install(app: FastAPI) -> None:
+    _generate_route(app)
+    _plan_run_routes(app)
+
+
+def _plan_run_routes(app: FastAPI) -> None:
+    @app.exception_handler(RunInProgress)
+    async def busy(request: Request, exc: RunInProgress) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": exc.args[0], "hint": exc.hint})
+
+    @app.post("/v1/plans/{plan_id}/run", response_model=PlanRun, tags=["plans"], responses={
+        **NOT_FOUND, 409: {"model": Problem, "description": "The plan's run is being carried out right now"}})
+    def run_plan(plan_id: PlanId, body: PlanRunRequest) -> PlanRun:
+        """Carry out the plan's tool calls step by step (or continue its last run) and return the run.
+
+        Each call is validated against its tool's schema first; `$varN.field$` takes a field of step N's
+        result. A failed step stops the run (`status` failed, `stopped_at`, `error`); sending the request
+        again continues from that step. Side-effect steps wait for `approve`, whatever the server's
+        ANDINI_CONFIRM_SIDE_EFFECTS says."""
+        from agent.executor import run_plan as run
+
+        _plan_or_404(plan_id)
+        return run(plan_id, approve=(lambda step, call: True) if body.approve else None, confirm=True,
+                   restart=body.restart)
+
+    @app.get("/v1/plans/{plan_id}/run", response_model=PlanRun, tags=["plans"], responses=NOT_FOUND)
+    def last_run(plan_id: PlanId) -> PlanRun:
+        """The plan's latest run: each step's status and result, and where it stopped."""
+        from agent.executor import latest_run
+
+        _plan_or_404(plan_id)
+        found = latest_run(plan_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"Plan {plan_id} has not been run yet.")
+        return found
+
+
+def _plan_or_404(plan_id: int) -> None:
+    from agent.plans import PlanStore
+    from andini.errors import AndiniError
+
+    try:
+        PlanStore().get(plan_id)
+    except AndiniError:
+        raise HTTPException(status_code=404, detail=f"No plan with id {plan_id}.") from None
+
+
+def _generate_route(app: FastAPI) -> None:
     @app.exception_handler(GenerationFailed)
     async def failed(request: Request, exc: GenerationFailed) -> JSONResponse:
         body = GenerationProblem(detail=exc.args[0], hint=exc.hint, attempts=exc.attempts, errors=exc.errors,

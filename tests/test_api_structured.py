@@ -1,6 +1,8 @@
-"""POST /v1/generate over real HTTP: the real local model writes a document valid against the caller's
-schema; a bad schema is a 400 naming its JSON pointer; a schema may not reach the server's files; a
-reply that never validates is a 422 carrying the last output and the number of attempts."""
+"""Structured output over real HTTP. POST /v1/generate: the real local model writes a document valid
+against the caller's schema; a bad schema is a 400 naming its JSON pointer; a schema may not reach the
+server's files; a reply that never validates is a 422 carrying the last output and the number of
+attempts. POST /v1/plans/{id}/run: a stored plan's calls run on the real task store, side effects
+waiting for `approve`."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ def local(tmp_path_factory, model_cache):
     link_model_cache(home, model_cache)
     with ApiServer(home, backend="local", api_rate_limit="100000/second") as running, \
             httpx.Client(base_url=running.url, headers=running.headers, timeout=600) as client:
+        client.home = home
         yield client
 
 
@@ -62,3 +65,23 @@ def test_no_valid_reply_is_a_422_with_the_last_output(tmp_path, model_server):
     body = answer.json()
     assert body["kind"] == "generation_failed" and body["attempts"] == 2
     assert body["last_output"] == '{"city": "Rome"}' and "'days' is a required property" in body["errors"][0]
+
+
+def test_a_plan_runs_over_the_api_after_approval(local):
+    from agent.plans import PlanStore
+
+    plan_id = PlanStore(local.home / "agent.db").save({"goal": "Remember the bank", "steps": [
+        {"title": "Add", "tool_call": {"name": "create_task", "arguments": {"title": "Call the bank"}}},
+        {"title": "Start it", "tool_call": {"name": "update_task",
+                                            "arguments": {"task_id": "$var1.id$", "status": "doing"}}}]})
+    assert local.get(f"/v1/plans/{plan_id}/run").status_code == 404  # not run yet
+    waiting = local.post(f"/v1/plans/{plan_id}/run", json={})
+    assert waiting.status_code == 200, waiting.text
+    assert waiting.json()["status"] == "needs_confirmation" and waiting.json()["stopped_at"] == 1
+    assert local.get("/v1/tasks").json() == []
+    done = local.post(f"/v1/plans/{plan_id}/run", json={"approve": True}).json()
+    assert done["status"] == "done" and done["id"] == waiting.json()["id"]
+    task = local.get(f"/v1/tasks/{done['steps'][0]['result']['id']}").json()
+    assert task["status"] == "doing" and done["steps"][1]["call"]["arguments"]["task_id"] == task["id"]
+    assert local.get(f"/v1/plans/{plan_id}/run").json() == done
+    assert local.post("/v1/plans/4242/run", json={}).status_code == 404
