@@ -258,3 +258,22 @@ def test_generate_page_writes_a_valid_yaml_document_from_a_passage(monkeypatch):
     document = yaml.safe_load(at.code[0].value)
     assert load_schema_text(SERVICE).errors(document) == []
     assert any("shop.md" in e.label for e in at.expander)
+
+
+def test_plan_card_runs_its_tool_calls_after_approval(monkeypatch):
+    from agent.plans import PlanStore
+    from agent.tasks import TaskStore
+
+    plan_id = PlanStore().save({"goal": "Remember the bank", "steps": [
+        {"title": "Add", "tool_call": {"name": "create_task", "arguments": {"title": "Call the bank"}}},
+        {"title": "Phone", "detail": "by hand"}]})
+    at = app_test(monkeypatch).run()
+    at.switch_page("views/tasks.py").run()
+    next(b for b in at.button if b.label == "Run").click().run()
+    assert not at.exception, at.exception
+    assert any("Stopped at step 1" in w.value for w in at.warning) and TaskStore().list() == []
+    at.checkbox(key=f"plan-approve-{plan_id}").check().run()
+    next(b for b in at.button if b.label == "Continue").click().run()
+    assert any("every step done" in s.value for s in at.success), [e.value for e in at.error]
+    assert [t.title for t in TaskStore().list()] == ["Call the bank"]
+    assert any("yours to do" in m.value for m in at.markdown)

@@ -1,5 +1,6 @@
-"""Tasks & plans: the task store as a table to filter and update, and the saved plans with their exports.
-Reads and writes go through `agent.tasks.TaskStore` and `agent.plans.PlanStore`."""
+"""Tasks & plans: the task store as a table to filter and update, and the saved plans with their exports
+and a Run button that carries out their tool calls. Reads and writes go through `agent.tasks.TaskStore`,
+`agent.plans.PlanStore` and `agent.executor.run_plan`."""
 
 from __future__ import annotations
 
@@ -85,6 +86,50 @@ def plans_section() -> None:
         plan = store.get(plan_id) if plan_id is not None else item
         with st.expander(f"#{plan_id} {plan.goal}"):
             show_plan(plan, plan_id, key=f"stored-plan-{plan_id}")
+            if any(step.tool_call for step in plan.steps):
+                run_section(plan_id)
+
+
+MARKS = {"done": ":green[done]", "manual": ":gray[yours to do]", "failed": ":red[failed]",
+         "needs_confirmation": ":orange[waits for a yes]", "refused": ":orange[refused]", "pending": ":gray[not run]"}
+
+
+def _run(plan_id: int) -> None:
+    from agent.executor import run_plan
+
+    approved = bool(st.session_state.get(f"plan-approve-{plan_id}"))
+    try:
+        run_plan(plan_id, approve=(lambda step, call: True) if approved else None,
+                 confirm=services.current_settings().confirm_side_effects)
+    except Exception as exc:  # noqa: BLE001 - shown to the person, with the fix
+        st.session_state[f"plan-run-error-{plan_id}"] = services.describe_error(exc)
+
+
+def run_section(plan_id: int) -> None:
+    """The Run button and the latest run's steps with their status and results."""
+    from agent.executor import latest_run
+
+    run = latest_run(plan_id)
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    left.checkbox("Approve steps with side effects", key=f"plan-approve-{plan_id}")
+    label = "Run" if run is None or run.status == "done" else "Continue"
+    right.button(label, key=f"plan-run-{plan_id}", on_click=_run, args=(plan_id,), type="primary",
+                 disabled=run is not None and run.status == "done")
+    if error := st.session_state.pop(f"plan-run-error-{plan_id}", None):
+        show_error(error)
+    if run is None:
+        return
+    for step in run.steps:
+        call = f" `{step.call.name}`" if step.call else ""
+        st.markdown(f"{step.step}. **{step.title}**{call} — {MARKS[step.status]}")
+        if step.status == "done" and step.result is not None:
+            st.json(step.result, expanded=False)
+    if run.status == "done":
+        st.success(f"Run {run.id}: every step done.")
+    elif run.status in ("needs_confirmation", "refused"):
+        st.warning(f"Stopped at step {run.stopped_at}: {run.error}. Tick the approval to go on.")
+    elif run.status == "failed":
+        st.error(f"Stopped at step {run.stopped_at}: {run.error}. Continue runs it again from there.")
 
 
 st.title("Tasks & plans")
