@@ -33,7 +33,15 @@ NOT_BY_GRAMMAR = {
     "if": "conditional schemas are checked after generation",
     "then": "conditional schemas are checked after generation",
     "else": "conditional schemas are checked after generation",
+    "contains": "the grammar allows arrays without a matching item; checked after generation",
+    "minContains": "checked after generation",
+    "maxContains": "checked after generation",
 }
+#: Keywords the grammar drops when they stand beside a `pattern` (xgrammar warns and ignores them).
+BESIDE_PATTERN = {"minLength": "a string length beside a pattern is checked after generation (bound the "
+                               "pattern's repetitions, e.g. {1,40}, to hold it while decoding)",
+                  "maxLength": "a string length beside a pattern is checked after generation (bound the "
+                               "pattern's repetitions, e.g. {1,40}, to hold it while decoding)"}
 #: Keywords whose value is one subschema, a list of them, or a map of them (draft 2020-12).
 _ONE = ("items", "contains", "additionalProperties", "propertyNames", "not", "if", "then", "else",
         "unevaluatedItems", "unevaluatedProperties")
@@ -266,6 +274,8 @@ def _unenforced(schema: Any, at: str) -> list[Unenforced]:
         here = at + pointer([key])
         if key in NOT_BY_GRAMMAR and not (key == "allOf" and isinstance(value, list) and len(value) < 2):
             found.append(Unenforced(key, here, NOT_BY_GRAMMAR[key]))
+        if key in BESIDE_PATTERN and "pattern" in schema:
+            found.append(Unenforced(key, here, BESIDE_PATTERN[key]))
         if key in _ONE:
             found += _unenforced(value, here)
         elif key in _LIST and isinstance(value, list):

@@ -88,7 +88,13 @@ def test_what_xgrammar_enforces_matches_the_list():
              "pattern": ({"type": "string", "pattern": "^[a-z]+$"}, '"ABC"', True),
              "maximum": ({"type": "integer", "maximum": 5}, "7", True),
              "enum": ({"enum": ["a", "b"]}, '"c"', True),
-             "minItems": ({"type": "array", "items": {"type": "integer"}, "minItems": 2}, "[1]", True)}
+             "minItems": ({"type": "array", "items": {"type": "integer"}, "minItems": 2}, "[1]", True),
+             "contains": ({"type": "array", "items": {"type": "integer"}, "contains": {"const": 5}}, "[1]", False),
+             "maxLength beside pattern": ({"type": "string", "pattern": "^[a-z]+$", "maxLength": 3}, '"abcd"', False),
+             "maxLength": ({"type": "string", "maxLength": 3}, '"abcd"', True),
+             "maxProperties": ({"type": "object", "additionalProperties": {"type": "integer"}, "maxProperties": 1},
+                               '{"a": 1, "b": 2}', True),
+             "format": ({"type": "string", "format": "date"}, '"yesterday"', True)}
     for keyword, (schema, bad, enforced) in cases.items():
         grammar = xgr.Grammar.from_json_schema(json.dumps(schema), strict_mode=True)
         assert (not accepts(grammar, bad)) == enforced, keyword
@@ -180,3 +186,14 @@ def test_cli_writes_a_valid_yaml_file_with_the_real_model(tmp_path, capsys):
     assert report["ok"] and report["format"] == "yaml" and report["out"] == str(out)
     assert yaml.safe_load(out.read_text()) == report["document"]
     assert load_schema(path).errors(report["document"]) == []
+
+
+def test_field_match_compares_places_and_normalised_values():
+    from eval.documents import match_document
+
+    reference = {"name": "Todo-CLI", "scripts": {"start": "node index.js"}, "tags": ["a", "b"], "n": 5}
+    generated = {"name": "todo cli", "scripts": {"start": "node main.js"}, "tags": ["b", "a"], "n": 5.0, "x": True}
+    found = match_document(generated, reference)
+    assert (found.matched, found.generated, found.expected) == (2, 6, 5)  # name and n; tags are in order
+    assert found.recall == 0.4 and found.precision == pytest.approx(2 / 6)
+    assert match_document(None, reference).matched == 0 and match_document(reference, reference).f1 == 1.0
