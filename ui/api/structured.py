@@ -57,7 +57,10 @@ class PlanRunRequest(Strict):
 
 
 PlanId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Plan number.")]
-NOT_FOUND = {404: {"model": Problem, "description": "No such plan, or no run of it yet"}}
+#: As server.ERRORS, which every route documents.
+BAD_BODY = {400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
+            422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
+NOT_FOUND = {404: {"model": Problem, "description": "No such plan, or no run of it yet"}, **BAD_BODY}
 
 
 def install(app: FastAPI) -> None:
@@ -115,8 +118,9 @@ def _generate_route(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content=body.model_dump(mode="json"))
 
     @app.post("/v1/generate", response_model=Generated, tags=["generate"], responses={
-        400: {"model": Problem, "description": "Not a JSON Schema, or a `$ref` that does not resolve: "
-                                               "`detail` names the JSON pointer"},
+        400: {"model": Problem, "description": "The body could not be read, or the schema is not a JSON "
+                                               "Schema, or a `$ref` does not resolve: `detail` names the "
+                                               "JSON pointer"},
         422: {"model": GenerationProblem, "description": "Malformed request, or no valid document after "
                                                          "every attempt (`kind`: generation_failed)"}})
     def generate(body: GenerateRequest) -> Generated:
