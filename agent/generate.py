@@ -161,10 +161,10 @@ def _passages(intent: str, k: int, collection: str | None) -> list[Passage]:
 
 
 def grammar_schema(doc: DocSchema, allow_decline: bool) -> Any:
-    """The schema the decoder compiles: the bundle, bounded, or a decline object instead."""
+    """The schema the decoder compiles: the bundle in the grammar's form, bounded, or a decline object."""
     from agent.grammar import bounded
 
-    schema = bounded(doc.bundled) if doc.bundled is not True else {}
+    schema = bounded(doc.grammar) if doc.grammar is not True else {}
     return with_decline(schema) if allow_decline else schema
 
 

@@ -77,6 +77,12 @@ class DocSchema:
     unenforced: list[Unenforced] = field(default_factory=list)
 
     @cached_property
+    def grammar(self) -> dict[str, Any] | bool:
+        """The bundle in the form a grammar compiler honours: keywords beside an `anyOf`/`oneOf` moved
+        into each branch (xgrammar otherwise drops them and lets any value through). Same meaning."""
+        return distribute(self.bundled)
+
+    @cached_property
     def validator(self) -> Any:
         from jsonschema import Draft202012Validator
 
@@ -276,6 +282,9 @@ def _unenforced(schema: Any, at: str) -> list[Unenforced]:
             found.append(Unenforced(key, here, NOT_BY_GRAMMAR[key]))
         if key in BESIDE_PATTERN and "pattern" in schema:
             found.append(Unenforced(key, here, BESIDE_PATTERN[key]))
+        if key in _BRANCHING and isinstance(value, list) and _distributed(schema, key) is None:
+            found.append(Unenforced(key, here, "its branches restate keywords beside it, which the grammar "
+                                              "would drop: the whole subschema is checked after generation"))
         if key in _ONE:
             found += _unenforced(value, here)
         elif key in _LIST and isinstance(value, list):
@@ -285,3 +294,69 @@ def _unenforced(schema: Any, at: str) -> list[Unenforced]:
             for k, v in value.items():
                 found += _unenforced(v, here + pointer([k]))
     return found
+
+
+# ---------------------------------------------------------------- the grammar's form
+
+_BRANCHING = ("anyOf", "oneOf")
+#: Keywords that assert nothing: they stay beside the branches.
+_ANNOTATIONS = {"title", "description", "$comment", "default", "examples", "deprecated", "readOnly",
+                "writeOnly", "$defs", "definitions"}
+
+
+def distribute(schema: Any) -> Any:
+    """`schema` with the assertions beside each `anyOf`/`oneOf` merged into its branches, everywhere
+    (`{"type": "object", "properties": P, "anyOf": [{"required": ["a"]}, ...]}` becomes
+    `{"anyOf": [{"type": "object", "properties": P, "required": ["a"]}, ...]}`). A node whose branches
+    restate a sibling keyword differently is left as written (and reported by `unenforced`)."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _ONE:
+            out[key] = distribute(value)
+        elif key in _LIST and isinstance(value, list):
+            out[key] = [distribute(v) for v in value]
+        elif key in _MAP and isinstance(value, dict):
+            out[key] = {k: distribute(v) for k, v in value.items()}
+        else:
+            out[key] = value
+    for key in _BRANCHING:
+        if key in out and isinstance(out[key], list):
+            out = _distributed(out, key) or out
+            break
+    return out
+
+
+def _distributed(node: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """`node` with its siblings of `key` moved into `key`'s branches, or None when a branch conflicts."""
+    siblings = {k: v for k, v in node.items() if k != key and k not in _ANNOTATIONS and k not in _BRANCHING}
+    if not siblings:
+        return node
+    branches = []
+    for branch in node[key]:
+        merged = _merge(siblings, branch)
+        if merged is None:
+            return None
+        branches.append(merged)
+    return {**{k: v for k, v in node.items() if k not in siblings}, key: branches}
+
+
+def _merge(siblings: dict[str, Any], branch: Any) -> Any:
+    if branch is True:
+        return dict(siblings)
+    if branch is False or not isinstance(branch, dict):
+        return branch
+    out = dict(siblings)
+    for k, v in branch.items():
+        if k == "required" and isinstance(out.get(k), list) and isinstance(v, list):
+            out[k] = [*out[k], *[n for n in v if n not in out[k]]]
+        elif k == "properties" and isinstance(out.get(k), dict) and isinstance(v, dict):
+            if any(name in out[k] and out[k][name] != sub for name, sub in v.items()):
+                return None
+            out[k] = {**out[k], **v}
+        elif k not in out or out[k] == v:
+            out[k] = v
+        else:
+            return None
+    return out

@@ -197,3 +197,20 @@ def test_field_match_compares_places_and_normalised_values():
     assert (found.matched, found.generated, found.expected) == (2, 6, 5)  # name and n; tags are in order
     assert found.recall == 0.4 and found.precision == pytest.approx(2 / 6)
     assert match_document(None, reference).matched == 0 and match_document(reference, reference).f1 == 1.0
+
+
+def test_keywords_beside_anyof_reach_the_grammar():
+    """xgrammar drops the keywords beside an anyOf (any value passes); the grammar's form moves them
+    into each branch, and a branch that restates one differently is reported instead."""
+    import xgrammar as xgr
+    from xgrammar.testing import _is_grammar_accept_string as accepts
+
+    step = {"type": "object", "properties": {"uses": {"type": "string"}, "run": {"type": "string"}},
+            "additionalProperties": False, "anyOf": [{"required": ["uses"]}, {"required": ["run"]}]}
+    doc = load_schema({"type": "array", "items": step})
+    grammar = xgr.Grammar.from_json_schema(json.dumps(doc.grammar), strict_mode=True)
+    assert not accepts(grammar, '["x"]') and not accepts(grammar, "[{}]")
+    assert accepts(grammar, '[{"uses": "a"}, {"run": "b"}]') and not doc.unenforced
+    assert doc.errors(["x"]) and not doc.errors([{"run": "b"}])  # validation still reads the bundle
+    clash = load_schema({"type": "object", "anyOf": [{"type": "string"}, {"required": ["a"]}]})
+    assert [(u.keyword, u.pointer) for u in clash.unenforced] == [("anyOf", "/anyOf")]
