@@ -317,6 +317,8 @@ def distribute(schema: Any) -> Any:
             out[key] = distribute(value)
         elif key in _LIST and isinstance(value, list):
             out[key] = [distribute(v) for v in value]
+        elif key == "$defs" and isinstance(value.get(BUNDLE_DEFS) if isinstance(value, dict) else None, dict):
+            out[key] = {**value, BUNDLE_DEFS: {k: distribute(v) for k, v in value[BUNDLE_DEFS].items()}}
         elif key in _MAP and isinstance(value, dict):
             out[key] = {k: distribute(v) for k, v in value.items()}
         else:

@@ -207,7 +207,7 @@ def test_keywords_beside_anyof_reach_the_grammar():
 
     step = {"type": "object", "properties": {"uses": {"type": "string"}, "run": {"type": "string"}},
             "additionalProperties": False, "anyOf": [{"required": ["uses"]}, {"required": ["run"]}]}
-    doc = load_schema({"type": "array", "items": step})
+    doc = load_schema({"type": "array", "items": {"$ref": "#/$defs/step"}, "$defs": {"step": step}})
     grammar = xgr.Grammar.from_json_schema(json.dumps(doc.grammar), strict_mode=True)
     assert not accepts(grammar, '["x"]') and not accepts(grammar, "[{}]")
     assert accepts(grammar, '[{"uses": "a"}, {"run": "b"}]') and not doc.unenforced
