@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = eval_sub.add_parser("plans", help="plan quality on CoPlan goals",
                             description="Generate a plan per CoPlan goal; score validity, step count, ROUGE-L.")
-    p.add_argument("--data", type=Path, required=True, help="CoPlan JSONL file")
+    p.add_argument("--data", type=Path, help="plan examples: a CoPlan JSONL file, or andini JSONL (default: the "
+                                             "held-out plan split `andini data build` wrote)")
     p.add_argument("--tool-choice", choices=["auto", "required"], default="required",
                    help="required (default): ask for the make_plan call outright; auto: the model may answer in prose")
     _model_options(p)
@@ -128,7 +129,8 @@ def _toolcalls(args: argparse.Namespace) -> int:
 def _plans(args: argparse.Namespace) -> int:
     from eval.plans import PlansConfig, run_plans
 
-    config = PlansConfig(data=args.data, tool_choice=args.tool_choice, **_model_kwargs(args))
+    data = {"data": args.data} if args.data else {}  # unset: the held-out plan split
+    config = PlansConfig(**data, tool_choice=args.tool_choice, **_model_kwargs(args))
     run_dir, summary = run_plans(config, out=args.out, progress=_progress)
     _print_summary(run_dir, summary, args.json,
                    ["schema_valid_rate", "step_count_mae", "rouge_l_f", "latency_p50_s", "tokens_per_s"])

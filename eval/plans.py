@@ -9,6 +9,9 @@ Metrics, and what they cannot say:
   subsequence of words. It rewards the human plan's wording and order; a correct plan in other words
   scores low, and a fluent wrong one can score fairly well. Compare runs with it; never read it as
   "percent correct". Only schema-valid plans are scored; invalid ones count in the validity rate.
+
+By default it scores the held-out plan split that `andini data build` writes (goals no training split
+holds, finetune.data.plan_heldout_path); a CoPlan file given with --data is read as raw CoPlan.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from pydantic import Field, ValidationError
 from andini.errors import InputError
 from andini.schema import Example, Plan
 from eval.runs import ModelRunConfig, RunWriter, new_run_dir, timing_summary
+from finetune.data import plan_heldout_path
 
 
 class PlansConfig(ModelRunConfig):
     """What one `andini eval plans` run evaluates. Saved as the run's config.json."""
 
-    data: Path = Field(description="A CoPlan JSONL file (goal, script[, condition, updated_script]).")
+    data: Path = Field(default_factory=plan_heldout_path,
+                       description="The plan examples: andini JSONL (default: the held-out plan split that "
+                                   "`andini data build` writes) or a CoPlan JSONL file (goal, script[, ...]).")
     tool_choice: Literal["auto", "required"] = Field(
         "required", description="'required' (default) asks for the make_plan call outright: this scores "
                                 "plans, not the decision to plan; 'auto' lets the model answer in prose.")
@@ -85,14 +91,28 @@ def summarise_plans(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"kind": "plans", "overall": overall}
 
 
+def read_plan_examples(path: Path) -> list[Example]:
+    """Plan examples from the held-out split (andini JSONL) or a raw CoPlan file."""
+    from finetune.readers import guess_format, read_examples
+
+    if not path.is_file():
+        held = path == plan_heldout_path()
+        raise InputError("no held-out plan split yet" if held else "no such file", path=path,
+                         hint="run `andini data build CONFIG.yaml` with a CoPlan source (configs/smollm2-cpu.yaml)"
+                              if held else None)
+    fmt = guess_format(path)
+    examples = list(read_examples(path, "coplan" if fmt == "coplan" else "andini"))
+    for ex in examples:
+        if ex.target_plan is None:
+            raise InputError(f"example {ex.id} holds no plan to score against", path=path,
+                             hint="give a plan file: the held-out split or a CoPlan JSONL file")
+    return examples
+
+
 def run_plans(config: PlansConfig, out: Path | None = None, complete: Callable[..., Any] | None = None,
               progress: Callable[[int, int, dict], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Generate a plan per goal, score it, write the run folder; returns (folder, summary)."""
-    from finetune.readers import read_examples
-
-    if not Path(config.data).is_file():
-        raise InputError("no such file", path=config.data)
-    examples = list(read_examples(config.data, "coplan"))[: config.limit]
+    examples = read_plan_examples(Path(config.data))[: config.limit]
     if complete is None:
         from agent.backends import complete
     run_dir = new_run_dir("plans", config.label(), out)

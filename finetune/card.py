@@ -15,6 +15,7 @@ from typing import Any
 from andini.formats import get_format
 from andini.schema import Example
 from finetune.config import RunConfig
+from finetune.dedup import normalize
 from finetune.render import load_tokenizer, render_example
 
 
@@ -51,7 +52,7 @@ def file_sha256(path: Path) -> str:
 
 
 def write_card(out: Path, config: RunConfig, splits: dict[str, list[Example]], lengths: dict[str, list[int]],
-               builder: Any) -> dict[str, Any]:
+               builder: Any, heldout_plans: Path | None = None) -> dict[str, Any]:
     card: dict[str, Any] = {
         "config": config.as_dict()["data"],
         "format": config.format_name(),
@@ -62,7 +63,13 @@ def write_card(out: Path, config: RunConfig, splits: dict[str, list[Example]], l
         "repaired": dict(builder.repaired),
         "splits": {}, "licenses": {},
         "files": {name: file_sha256(out / f"{name}.jsonl") for name in splits},
+        "plans_heldout": None,
     }
+    if heldout_plans is not None:
+        held = builder.heldout_plans
+        card["plans_heldout"] = {"path": str(heldout_plans), "sha256": file_sha256(heldout_plans),
+                                 "examples": len(held), "goals": len({normalize(e.target_plan.goal) for e in held}),
+                                 "by_file": dict(Counter(e.meta["source_file"] for e in held))}
     for name, items in splits.items():
         card["splits"][name] = {
             "examples": len(items),
@@ -113,6 +120,12 @@ def card_markdown(card: dict[str, Any]) -> str:
         by_source = ", ".join(f"{k} {v}" for k, v in sorted(s["by_source"].items()))
         lines.append(f"| {name} | {s['examples']} | {by_source} | {s['plans']} | {s['irrelevance']} | "
                      f"{t.get('p50', '-')} / {t.get('p95', '-')} / {t.get('max', '-')} |")
+    if card.get("plans_heldout"):
+        h = card["plans_heldout"]
+        lines += ["", "## Held-out plan split\n",
+                  f"{h['examples']} plan examples ({h['goals']} goals) that no split holds, written to "
+                  f"`{h['path']}` for `andini eval plans`. Chosen by a hash of the goal, so a goal posed in "
+                  "two files is held out from both."]
     lines += ["", "## Read and removed\n", "| step | detail | count |", "|---|---|---|"]
     for source, n in sorted(card["read_by_source"].items()):
         lines.append(f"| read | {source} | {n} |")

@@ -5,6 +5,8 @@ duplicates; remove anything too close to an evaluation question; split each sour
 (turns of one conversation stay together); then mix only the training split (caps, weights,
 multi-call weight); augment every split from its own examples (finetune/augment.py: composition,
 similar distractors, no-call examples, masking, shuffles); render and drop what is too long.
+Before all of that, plan examples whose goal is held out leave for the held-out plan split
+(`plan_heldout_path()`), the file `andini eval plans` scores by default: no later step sees them.
 Tool descriptions are kept whole: training reads the same tool text that serving and evaluation show.
 Every removal and repair is counted in the card: nothing is dropped or changed silently.
 """
@@ -19,12 +21,17 @@ from typing import Any
 
 from andini.errors import InputError
 from andini.schema import Example
+from andini.settings import get_settings
 from finetune.config import RunConfig
 from finetune.dedup import NearDuplicateIndex, normalize
 from finetune.readers import read_examples
 from finetune.validate import Problem, check_file
 
 SPLITS = ("train", "val", "test")
+# Share of CoPlan goals held out. The salt is fixed, not data.seed: every config holds out the same goals,
+# so plan scores of adapters built from different configs compare.
+PLAN_HELDOUT_FRACTION = 0.2
+_PLAN_SALT = "plans-heldout"
 
 
 def query_text(example: Example) -> str:
@@ -36,6 +43,31 @@ def stable_fraction(key: str, seed: int) -> float:
     """A number in [0, 1) fixed by the key and seed: splits and samples never depend on order."""
     digest = hashlib.sha1(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def plan_goal_key(example: Example) -> str | None:
+    """The normalized goal of a plan example, else None. Plans split by goal, not by file and line: both
+    CoPlan files pose the same 861 goals (one plain, one with a condition), so a split per file would
+    train on a goal from one file and score it from the other."""
+    return normalize(example.target_plan.goal) if example.target_plan is not None else None
+
+
+def is_heldout_plan(example: Example) -> bool:
+    key = plan_goal_key(example)
+    return key is not None and stable_fraction(_PLAN_SALT + ":" + key, 0) < PLAN_HELDOUT_FRACTION
+
+
+def plan_heldout_path() -> Path:
+    """Where `andini data build` writes the held-out plan split and `andini eval plans` reads it."""
+    return get_settings().home / "data" / "plans_heldout.jsonl"
+
+
+def split_key(example: Example) -> str:
+    """What keeps examples together in one split: a conversation, a plan goal, or the example itself."""
+    if "conversation" in example.meta:
+        return example.meta["conversation"]
+    key = plan_goal_key(example)
+    return "goal:" + key if key is not None else example.id
 
 
 def explode(example: Example) -> list[Example]:
@@ -62,6 +94,7 @@ class Builder:
         self.problems: list[Problem] = []
         self.read: Counter = Counter()
         self.repaired: Counter = Counter()
+        self.heldout_plans: list[Example] = []
 
     def read_sources(self) -> list[Example]:
         examples: list[Example] = []
@@ -80,6 +113,17 @@ class Builder:
                 self.read[example.source] += len(parts)
                 examples.extend(parts)
         return examples
+
+    def hold_out_plans(self, examples: list[Example]) -> list[Example]:
+        """Plan examples whose goal is held out leave here, before any other step reads them."""
+        kept = []
+        for ex in examples:
+            if is_heldout_plan(ex):
+                self.heldout_plans.append(ex)
+                self.removed["plan_heldout"][ex.meta["source_file"]] += 1
+            else:
+                kept.append(ex)
+        return kept
 
     def deduplicate(self, examples: list[Example]) -> list[Example]:
         exact: set[str] = set()
@@ -110,10 +154,16 @@ class Builder:
             for ex in read_examples(path, spec.format):
                 exact.setdefault(normalize(query_text(ex)), path.name)
                 index.add(path.name, query_text(ex))
+        # Near copies of a held-out goal go too. Goals, not prompts: the shared "Make a step-by-step plan
+        # to" would make distinct short goals look alike.
+        goals = NearDuplicateIndex(self.config.data.decontam_threshold)
+        for ex in self.heldout_plans:
+            goals.add("plans_heldout", plan_goal_key(ex) or "")
         kept = []
         for ex in examples:
             text = query_text(ex)
-            hit = exact.get(normalize(text)) or index.match(text)
+            goal = plan_goal_key(ex)
+            hit = exact.get(normalize(text)) or index.match(text) or (goal is not None and goals.match(goal))
             if hit:
                 self.removed["decontaminated"][hit] += 1
             else:
@@ -124,7 +174,7 @@ class Builder:
         data = self.config.data
         out: dict[str, list[Example]] = {name: [] for name in SPLITS}
         for ex in examples:
-            u = stable_fraction(ex.meta.get("conversation", ex.id), data.seed)
+            u = stable_fraction(split_key(ex), data.seed)
             name = "test" if u < data.test_fraction else "val" if u < data.test_fraction + data.val_fraction else "train"
             out[name].append(ex)
         return out
@@ -186,8 +236,9 @@ def build(config: RunConfig, strict: bool = False, progress=print) -> dict[str, 
 
     data = config.data
     builder = Builder(config, strict=strict)
-    examples = builder.read_sources()
-    progress(f"read {len(examples)} examples, {len(builder.problems)} invalid")
+    examples = builder.hold_out_plans(builder.read_sources())
+    progress(f"read {len(examples) + len(builder.heldout_plans)} examples, {len(builder.problems)} invalid, "
+             f"{len(builder.heldout_plans)} plans held out")
     examples = builder.cap(builder.decontaminate(builder.deduplicate(drop_long(examples, config, builder, "read"))))
     splits = builder.split(examples)
     splits["train"] = builder.mix(splits["train"])
@@ -206,9 +257,22 @@ def build(config: RunConfig, strict: bool = False, progress=print) -> dict[str, 
     with (out / "problems.jsonl").open("w", encoding="utf-8") as fh:
         for problem in builder.problems:
             fh.write(problem.model_dump_json() + "\n")
-    card = write_card(out, config, splits, lengths, builder)
+    heldout = write_heldout_plans(builder.heldout_plans) if builder.heldout_plans else None
+    card = write_card(out, config, splits, lengths, builder, heldout)
     progress(f"wrote {out}: " + ", ".join(f"{n} {len(splits[n])}" for n in SPLITS))
     return card
+
+
+def write_heldout_plans(examples: list[Example]) -> Path:
+    """The held-out plan split, as andini JSONL (the prompt with `make_plan` offered, and the human plan)."""
+    path = plan_heldout_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for ex in examples:
+            fh.write(ex.model_dump_json(exclude_defaults=True) + "\n")
+    tmp.replace(path)  # an evaluation reading it meanwhile sees the old file or the new, never half
+    return path
 
 
 def load_split(out: Path | str, name: str) -> list[Example]:

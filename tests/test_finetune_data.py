@@ -147,3 +147,43 @@ def test_data_check_cli_reports_line_and_field(tmp_path, shared_data):
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["format"] == "seal" and report["invalid"] > 0 and report["problems"][0]["field"]
+
+
+def test_heldout_plan_goals_never_reach_training(tmp_path, shared_data, andini_home):
+    from eval.plans import PlansConfig, read_plan_examples
+    from finetune.data import plan_goal_key, plan_heldout_path
+
+    plans = tmp_path / "plans"  # the first 120 records of both real CoPlan files: the same 120 goals twice
+    plans.mkdir()
+    for name in ("coplan_planning_test.jsonl", "coplan_constrained_test.jsonl"):
+        lines = (shared_data / "plans" / name).read_text().splitlines()[:120]
+        (plans / name).write_text("\n".join(lines) + "\n")
+    config = {"data": {"root": str(plans), "out": str(tmp_path / "out"), "max_tokens": 4096,
+                       "sources": [{"path": "coplan_planning_test.jsonl", "format": "coplan"},
+                                   {"path": "coplan_constrained_test.jsonl", "format": "coplan"}]},
+              "model": {"base": "smollm2-135m-instruct"}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    card = build(load_config(path), progress=lambda _: None)
+
+    heldout = read_plan_examples(PlansConfig().data)  # what `andini eval plans` scores by default
+    assert PlansConfig().data == plan_heldout_path() == andini_home / "data" / "plans_heldout.jsonl"
+    held_goals = {plan_goal_key(e) for e in heldout}
+    by_file = {}
+    for e in heldout:
+        by_file.setdefault(e.meta["source_file"], set()).add(plan_goal_key(e))
+    # a held-out goal is held out of both files, and the split is about a fifth of the goals
+    assert by_file["coplan_planning_test.jsonl"] == by_file["coplan_constrained_test.jsonl"] == held_goals
+    assert 10 <= len(held_goals) <= 40 and card["plans_heldout"]["goals"] == len(held_goals)
+    trained = [e for name in ("train", "val", "test") for e in load_split(tmp_path / "out", name)]
+    assert trained and all(e.target_plan is not None for e in trained)
+    assert not {plan_goal_key(e) for e in trained} & held_goals
+    assert len({plan_goal_key(e) for e in trained}) + len(held_goals) == 120
+
+
+def test_eval_plans_without_a_built_split_says_how_to_make_one():
+    from eval.plans import PlansConfig, read_plan_examples
+
+    with pytest.raises(InputError, match="no held-out plan split") as err:
+        read_plan_examples(PlansConfig().data)
+    assert "andini data build" in err.value.hint
