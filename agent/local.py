@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from andini.formats import ChatFormat, get_format, prompt_text
+from andini.formats import ChatFormat, detect_format, get_format, prompt_text
 from andini.schema import Message, ToolSpec
 
 DEFAULT_GRAMMAR_LIBRARY = "xgrammar"
@@ -122,12 +122,6 @@ def _sample(logits: Any, temperature: float) -> int:
     return int(torch.multinomial(probs, 1)[0, 0])
 
 
-def _family(model: Any, name: str) -> str:
-    """The chat format family: from the model's architecture when the name does not say it."""
-    model_type = str(getattr(model.config, "model_type", "") or "")
-    return "mistral" if "mistral" in model_type.lower() or "mistral" in name.lower() else name
-
-
 _ENGINES: dict[tuple[str | None, str | None], LocalEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -141,7 +135,7 @@ def get_engine(model: str | None = None, adapter: str | None = None) -> LocalEng
 
             loaded, tokenizer = load_model(model, adapter=adapter)
             name = model or DEFAULT_MODEL
-            fmt = get_format(_family(loaded, name))
+            fmt = get_format(detect_format(model))
             stop_ids = {tokenizer.eos_token_id}
             end_id = tokenizer.convert_tokens_to_ids(fmt.end_of_turn)
             if isinstance(end_id, int) and end_id != tokenizer.unk_token_id:

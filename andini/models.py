@@ -36,7 +36,8 @@ def model_dir(name: str | None = None, home: Path | None = None) -> Path:
         path = Path(name).expanduser()
         if not (path / "config.json").exists():
             raise AndiniError(f"No local model at {path} (no config.json).",
-                              hint="give a folder saved with save_pretrained; nothing is downloaded")
+                              hint="give a folder saved with save_pretrained (fetch one once with "
+                                   "`huggingface-cli download ID --local-dir DIR`); nothing is downloaded here")
         return path
     if home is None:
         from andini.settings import get_settings

@@ -228,12 +228,13 @@ def _prompt_text(config: ToolcallsConfig, example: Example) -> str | None:
     """The exact prompt the local backend renders (servers render their own, so None there)."""
     from andini.settings import get_settings
 
-    if (config.backend or get_settings().backend) != "local":
+    settings = get_settings()
+    if (config.backend or settings.backend) != "local":
         return None
-    from andini.formats import get_format, prompt_text
-    from andini.models import DEFAULT_MODEL
+    from andini.formats import detect_format, get_format, prompt_text
 
-    return prompt_text(get_format(config.model or DEFAULT_MODEL), example.messages, example.tools)
+    fmt = get_format(detect_format(config.model or settings.model))  # the format the engine detects
+    return prompt_text(fmt, example.messages, example.tools)
 
 
 def ask(config: ToolcallsConfig, item: EvalItem, complete: Callable[..., Any]) -> dict[str, Any]:

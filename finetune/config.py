@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from andini.errors import InputError
+from andini.formats import FormatName, detect_format
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -95,8 +96,9 @@ class ModelConfig:
 
     base: str = Field("smollm2-135m-instruct", description="Local model folder (save_pretrained layout) or "
                                                           "'smollm2-135m-instruct', the embedded default.")
-    format: Literal["auto", "chatml", "mistral"] = Field("auto", description="Chat format; 'auto' picks it "
-                                                                             "from the model name.")
+    format: Literal["auto", "chatml", "mistral"] = Field("auto", description="Chat format; 'auto' reads it "
+                                                         "from the checkpoint's tokenizer and config "
+                                                         "(andini.formats.detect_format).")
 
 
 @dataclass(config=_STRICT)
@@ -172,9 +174,9 @@ class RunConfig:
         base = Path(root) if root else Path(self.path or ".").parent / self.data.root
         return (base / path).resolve()
 
-    def format_name(self) -> str:
-        return self.model.format if self.model.format != "auto" else (
-            "mistral" if "mistral" in self.model.base.lower() else "chatml")
+    def format_name(self) -> FormatName:
+        """The chat format: as configured, or detected from the base model's files."""
+        return self.model.format if self.model.format != "auto" else detect_format(self.model.base)
 
 
 def load_config(path: Path | str) -> RunConfig:

@@ -43,12 +43,8 @@ def preflight(config: RunConfig) -> dict[str, Any]:
 
     from andini.models import model_dir
 
+    base = model_dir(config.model.base)  # a local folder, or the embedded default converted once
     fmt = get_format(config.format_name())
-    base = model_dir(config.model.base) if config.format_name() == "chatml" or Path(config.model.base).is_dir() \
-        else None
-    if base is None:
-        raise AndiniError(f"Base model {config.model.base!r} is not a local folder.",
-                          hint="download it once (huggingface-cli download ... --local-dir DIR) and set model.base: DIR")
     data_dir = Path(config.data.out)
     for split in ("train", "val"):
         if not (data_dir / f"{split}.jsonl").exists():

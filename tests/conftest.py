@@ -39,6 +39,26 @@ def andini_home(tmp_path, monkeypatch, model_cache) -> Path:
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="session")
+def mistral_shaped(tmp_path_factory) -> Path:
+    """A tiny random Mistral-architecture model with the real Mistral v3 tokenizer (mistral-common's copy,
+    converted to an HF tokenizer), saved under a name that does not say "mistral": only its files can
+    tell which chat format it uses."""
+    import torch
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+    from transformers import LlamaTokenizer, MistralConfig, MistralForCausalLM
+
+    path = tmp_path_factory.mktemp("checkpoints") / "m7b"
+    spm = tmp_path_factory.mktemp("spm")
+    shutil.copy(MistralTokenizer._data_path() / "mistral_instruct_tokenizer_240323.model.v3", spm / "tokenizer.model")
+    LlamaTokenizer.from_pretrained(spm).save_pretrained(path)
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=32768, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=16)
+    MistralForCausalLM(config).save_pretrained(path)
+    return path
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data, or a skip that says why."""

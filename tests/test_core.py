@@ -31,7 +31,7 @@ def test_input_error_names_file_line_field():
 
 
 def test_chatml_round_trip_and_masks():
-    fmt = get_format("smollm2")
+    fmt = get_format("chatml")
     tools = [ToolSpec(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})]
     call = ToolCall(name="get_weather", arguments={"city": "Paris"})
     msgs = [Message(role="user", content="Weather in Paris?"), Message(role="assistant", tool_calls=[call])]

@@ -14,7 +14,8 @@ from finetune.data import build, explode, load_split
 from finetune.readers import read_examples
 
 
-def write_config(tmp_path, shared_data, **data_overrides):
+def write_config(tmp_path, shared_data, base, **data_overrides):
+    """A config over real data; `base` is the Mistral-shaped checkpoint, whose format is detected."""
     bfcl = list(read_examples(shared_data / "bfcl" / "BFCL_v4_simple_python.json", "bfcl"))[:3]
     leaked = tmp_path / "leaked.jsonl"  # three BFCL questions posing as training data, plus one duplicate
     leaked.write_text("".join(e.model_dump_json() + "\n" for e in [*bfcl, bfcl[0]]))
@@ -30,16 +31,17 @@ def write_config(tmp_path, shared_data, **data_overrides):
         "augment": {"compose_parallel": 0.2, "compose_multi": 0.2, "irrelevance_removal": 0.1, "mask_names": 0.3,
                     "shuffle_arguments": 0.3, "shuffle_tools": 0.5},
         "max_tokens": 600, **data_overrides}
-    config = {"data": data, "model": {"base": "mistralai/Mistral-7B-Instruct-v0.3"},
+    config = {"data": data, "model": {"base": str(base)},
               "train": {"output_dir": str(tmp_path / "adapter")}}
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def test_build_counts_everything_and_removes_bfcl(tmp_path, shared_data):
-    card = build(load_config(write_config(tmp_path, shared_data)), progress=lambda _: None)
+def test_build_counts_everything_and_removes_bfcl(tmp_path, shared_data, mistral_shaped):
+    card = build(load_config(write_config(tmp_path, shared_data, mistral_shaped)), progress=lambda _: None)
     out = tmp_path / "out"
+    assert card["format"] == "mistral"  # read from the checkpoint's files: its name, m7b, says nothing
     assert {p.name for p in out.iterdir()} >= {"train.jsonl", "val.jsonl", "test.jsonl", "card.md", "card.json",
                                                "lengths.png", "problems.jsonl"}
     removed = card["removed"]
@@ -61,8 +63,8 @@ def test_build_counts_everything_and_removes_bfcl(tmp_path, shared_data):
     assert not ids & {"simple_python_0", "simple_python_1", "simple_python_2"}
 
 
-def test_build_is_deterministic_and_conversations_stay_in_one_split(tmp_path, shared_data):
-    config = load_config(write_config(tmp_path, shared_data))
+def test_build_is_deterministic_and_conversations_stay_in_one_split(tmp_path, shared_data, mistral_shaped):
+    config = load_config(write_config(tmp_path, shared_data, mistral_shaped))
     first = build(config, progress=lambda _: None)["files"]
     assert build(config, progress=lambda _: None)["files"] == first
     where = {}
@@ -81,9 +83,9 @@ def test_explode_makes_one_example_per_assistant_turn(shared_data):
     assert parts[-1].target_text == ex.target_text and parts[-1].messages == ex.messages
 
 
-def test_strict_build_stops_at_first_invalid_record(tmp_path, shared_data):
+def test_strict_build_stops_at_first_invalid_record(tmp_path, shared_data, mistral_shaped):
     with pytest.raises(InputError) as err:
-        build(load_config(write_config(tmp_path, shared_data)), strict=True, progress=lambda _: None)
+        build(load_config(write_config(tmp_path, shared_data, mistral_shaped)), strict=True, progress=lambda _: None)
     assert err.value.path.endswith("dev.jsonl") and err.value.line and err.value.field
 
 
@@ -107,10 +109,10 @@ def test_config_unknown_format_and_bad_yaml(tmp_path):
     assert err.value.line
 
 
-def test_finetune_fails_fast_on_missing_base_model_or_data(tmp_path, shared_data):
+def test_finetune_fails_fast_on_missing_base_model_or_data(tmp_path, shared_data, mistral_shaped):
     from finetune.train import finetune
 
-    path = write_config(tmp_path, shared_data)
+    path = write_config(tmp_path, shared_data, mistral_shaped)
     config = yaml.safe_load(path.read_text())
     config["model"] = {"base": str(tmp_path / "no-such-model"), "format": "chatml"}
     path.write_text(yaml.safe_dump(config))
@@ -123,14 +125,14 @@ def test_finetune_fails_fast_on_missing_base_model_or_data(tmp_path, shared_data
     assert "data build" in err.value.hint
 
 
-def test_qlora_without_cuda_is_a_clean_error(tmp_path, shared_data):
+def test_qlora_without_cuda_is_a_clean_error(tmp_path, shared_data, mistral_shaped):
     import torch
 
     from finetune.train import preflight
 
     if torch.cuda.is_available():
         pytest.skip("CUDA present: QLoRA is allowed")
-    path = write_config(tmp_path, shared_data)
+    path = write_config(tmp_path, shared_data, mistral_shaped)
     config = yaml.safe_load(path.read_text())
     config["model"] = {"base": "smollm2-135m-instruct"}
     config["train"]["quantization"] = "4bit"
