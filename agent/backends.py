@@ -33,25 +33,39 @@ class Completion(BaseModel):
 
 @dataclass(frozen=True)
 class Backend:
-    """What a backend can do, and how to build its chat model."""
+    """What a backend can do, and how to build its chat model. Code asks these attributes, never the name."""
 
     name: str
+    #: How the UI names it.
+    label: str
     build: Callable[[Settings, dict[str, Any]], Any]
-    url: Callable[[Settings], str | None]
     #: Tool calls are guaranteed valid by a grammar we control (else: by the server, or checked after).
     grammar: bool
-    streaming: bool = True
-    #: For a server backend: what to call the server in messages, and the setting that points at it.
+    #: The model runs in this process: we render its prompt (so eval can record it), it is loaded before
+    #: the first turn (the UI shows a spinner), and health reads its files, not a URL.
+    in_process: bool = False
+    #: Turns the HTTP API runs at once: an in-process model generates one at a time, a server batches.
+    max_concurrent_turns: int = 8
+    #: For a server backend: what to call it in messages, the settings field holding its URL, the path
+    #: under that URL that answers a health probe, and hints for its HTTP status codes.
     server: str = ""
-    url_setting: str = ""
+    url_field: str = ""
+    health_path: str = ""
+    status_hints: Callable[[], dict[int, str]] | None = None
+
+    def url(self, settings: Settings) -> str | None:
+        return getattr(settings, self.url_field) if self.url_field else None
+
+    @property
+    def url_setting(self) -> str:
+        """The environment variable that points at the server, e.g. ANDINI_TGI_URL."""
+        return f"ANDINI_{self.url_field.upper()}" if self.url_field else ""
 
     def request_error(self, settings: Settings, exc: BaseException) -> AndiniError:
         """A failed request to this backend's server, naming the URL, the setting and the real cause."""
         from andini.http_errors import server_error
 
-        hints = None
-        if self.name == "tgi":
-            from agent.chat_tgi import STATUS_HINTS as hints
+        hints = self.status_hints() if self.status_hints else None
         return server_error(self.server, self.url(settings) or "?", self.url_setting, exc,
                             status_hints=hints, timeout=settings.request_timeout)
 
@@ -98,13 +112,21 @@ def _first_served_model(s: Settings) -> str:
         raise AndiniError(f"{url} lists no served model.", hint="set ANDINI_MODEL to the served model id") from exc
 
 
-BACKENDS: dict[str, Backend] = {
-    "local": Backend("local", _build_local, lambda s: None, grammar=True),
-    "tgi": Backend("tgi", _build_tgi, lambda s: s.tgi_url, grammar=False, server="TGI",
-                   url_setting="ANDINI_TGI_URL"),
-    "openai": Backend("openai", _build_openai, lambda s: s.openai_url, grammar=False,
-                      server="OpenAI-compatible server", url_setting="ANDINI_OPENAI_URL"),
-}
+def _tgi_hints() -> dict[int, str]:
+    from agent.chat_tgi import STATUS_HINTS
+
+    return STATUS_HINTS
+
+
+#: The one table of backends: CLI choices, UI settings, the API and eval read it (the settings' Literal
+#: `andini.settings.BackendName` is checked against it by a test).
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
+    Backend("local", "Local (embedded)", _build_local, grammar=True, in_process=True, max_concurrent_turns=1),
+    Backend("tgi", "TGI server", _build_tgi, grammar=False, server="TGI", url_field="tgi_url",
+            health_path="/health", status_hints=_tgi_hints),
+    Backend("openai", "OpenAI-compatible server", _build_openai, grammar=False,
+            server="OpenAI-compatible server", url_field="openai_url", health_path="/models"),
+)}
 
 
 def get_backend(name: str | None, settings: Settings | None = None) -> Backend:
@@ -146,7 +168,7 @@ def complete(messages: list[Message], tools: list[ToolSpec], *, backend: str | N
     settings = get_settings()
     spec = get_backend(backend, settings)
     limit = max_new_tokens or settings.max_new_tokens
-    if spec.name == "local":
+    if spec.in_process:
         return _complete_local(messages, tools, model or settings.model, adapter or settings.adapter,
                                constrained, limit, tool_choice, settings.temperature)
     chat = make_chat_model(settings, backend=spec.name, model=model, adapter=adapter, max_new_tokens=limit)
@@ -210,15 +232,15 @@ def health(settings: Settings | None = None) -> dict[str, Any]:
     spec = get_backend(None, settings)
     url = spec.url(settings)
     try:
-        if spec.name == "local":
+        if spec.in_process or url is None:
             from andini.models import DEFAULT_MODEL, default_gguf, model_dir
 
             name = settings.model or DEFAULT_MODEL
             detail = str(default_gguf() if name == DEFAULT_MODEL else model_dir(name))
-            return {"ok": True, "backend": "local", "url": None, "detail": f"model {name} from {detail}"}
+            return {"ok": True, "backend": spec.name, "url": None, "detail": f"model {name} from {detail}"}
         import httpx
 
-        probe = settings.tgi_url.rstrip("/") + "/health" if spec.name == "tgi" else url.rstrip("/") + "/models"
+        probe = url.rstrip("/") + spec.health_path
         response = httpx.get(probe, timeout=5, headers={"Authorization": f"Bearer {settings.openai_api_key}"})
         ok = response.status_code == 200
         return {"ok": ok, "backend": spec.name, "url": url, "detail": f"GET {probe}: {response.status_code}"}

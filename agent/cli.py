@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["local", "tgi", "openai"], help="model backend (default: settings)")
+    from agent.backends import BACKENDS
+
+    p.add_argument("--backend", choices=list(BACKENDS), help="model backend (default: settings)")
     p.add_argument("--model", help="local model folder or served model id")
     p.add_argument("--adapter", help="LoRA adapter folder (local) or adapter id (tgi)")
     p.add_argument("--max-new-tokens", type=int, help="generation limit per model call")

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from andini.errors import AndiniError
+from andini.settings import BackendName
 
 
 class AgentOptions(BaseModel):
@@ -16,7 +17,7 @@ class AgentOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    backend: str | None = Field(None, description="Model backend (agent.backends.BACKENDS); unset: settings.")
+    backend: BackendName | None = Field(None, description="Model backend (agent.backends.BACKENDS); unset: settings.")
     model: str | None = Field(None, description="Local model folder or served model id.")
     adapter: str | None = Field(None, description="LoRA adapter folder (local) or adapter id (tgi).")
     max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per model call.")

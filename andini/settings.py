@@ -19,6 +19,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+#: The model backends; agent.backends.BACKENDS holds what each can do (a test keeps the two equal).
+BackendName = Literal["local", "tgi", "openai"]
+
 
 def _default_home() -> Path:
     from platformdirs import user_data_dir
@@ -54,7 +57,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(64, ge=0, description="Overlap between chunks in tokens.")
 
     # agent and model backends
-    backend: Literal["local", "tgi", "openai"] = Field("local", description="Model backend.")
+    backend: BackendName = Field("local", description="Model backend.")
     model: str | None = Field(None, description="Local model folder or served model id; unset means the backend's default.")
     adapter: str | None = Field(None, description="LoRA adapter: a local folder (local) or the adapter id TGI serves.")
     tgi_url: str = Field("http://127.0.0.1:8080", description="TGI base URL.")

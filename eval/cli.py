@@ -12,8 +12,10 @@ from typing import Any
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
+    from agent.backends import BACKENDS
+
     group = parser.add_argument_group("model")
-    group.add_argument("--backend", choices=["local", "tgi", "openai"], help="model backend (default: settings)")
+    group.add_argument("--backend", choices=list(BACKENDS), help="model backend (default: settings)")
     group.add_argument("--model", help="local model folder or served model id (default: settings)")
     group.add_argument("--adapter", help="LoRA adapter folder (local) or served adapter id")
     group.add_argument("--no-constrained", dest="constrained", action="store_false",

@@ -21,12 +21,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from andini.settings import BackendName
+
 
 class ModelRunConfig(BaseModel):
     """The options every model-scoring run shares: which model, how it decodes, how much, what label."""
 
     model_config = ConfigDict(extra="forbid")
-    backend: str | None = Field(None, description="local | tgi | openai; unset means the settings' backend.")
+    backend: BackendName | None = Field(None, description="Model backend (agent.backends.BACKENDS); unset "
+                                                         "means the settings' backend.")
     model: str | None = Field(None, description="Model folder or served model id; unset means the default.")
     adapter: str | None = Field(None, description="LoRA adapter folder (local) or served adapter id.")
     constrained: bool = Field(True, description="Constrained decoding from the schemas (local backend).")

@@ -226,10 +226,11 @@ def decline_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _prompt_text(config: ToolcallsConfig, example: Example) -> str | None:
     """The exact prompt the local backend renders (servers render their own, so None there)."""
+    from agent.backends import get_backend
     from andini.settings import get_settings
 
     settings = get_settings()
-    if (config.backend or settings.backend) != "local":
+    if not get_backend(config.backend, settings).in_process:
         return None
     from andini.formats import detect_format, get_format, prompt_text
 

@@ -235,3 +235,34 @@ def test_a_misspelled_or_ill_typed_agent_option_is_an_error_naming_it():
     with pytest.raises(AndiniError, match="Agent option 'max_model_calls': Input should be greater than or equal to 1"):
         Agent(max_model_calls=0)
     assert Agent(search_first=True, max_tool_calls=2).options.max_tool_calls == 2
+
+
+def test_backends_are_one_table_that_cli_and_settings_follow():
+    import argparse
+    from typing import get_args
+
+    from agent.backends import BACKENDS
+    from andini.cli import build_parser
+    from andini.settings import BackendName
+
+    assert get_args(BackendName) == tuple(BACKENDS)
+    found = []
+
+    def walk(parser):
+        for action in parser._actions:
+            if "--backend" in action.option_strings:
+                found.append(action.choices)
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(build_parser())
+    assert len(found) >= 4 and all(list(choices) == list(BACKENDS) for choices in found)  # run, chat, eval x2
+    # what differs is a capability, read where it matters: eval records the prompt it rendered in-process
+    from andini.schema import Example, Message
+    from eval.toolcalls import ToolcallsConfig, _prompt_text
+
+    example = Example(id="x", messages=[Message(role="user", content="hi")])
+    prompts = {name: _prompt_text(ToolcallsConfig(data=".", format="andini", backend=name), example)
+               for name in BACKENDS}
+    assert {name for name, prompt in prompts.items() if prompt} == {n for n, b in BACKENDS.items() if b.in_process}

@@ -30,7 +30,9 @@ class AgentRunner:
         self.settings = settings
         self._agent = agent  # built on first use unless given (a scripted agent, for plumbing tests)
         self._build_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(1 if settings.backend == "local" else 8)
+        from agent.backends import get_backend
+
+        self._slots = threading.BoundedSemaphore(get_backend(settings.backend, settings).max_concurrent_turns)
 
     def agent(self):
         with self._build_lock:

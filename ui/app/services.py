@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
+from agent.backends import get_backend
 from andini.errors import AndiniError
 from andini.settings import Settings, get_settings
 
@@ -85,7 +86,7 @@ def build_agent(settings: Settings, first_search: bool = True) -> Any:
 def get_agent() -> Any:
     """The agent for the current settings, the local model loaded first (behind a spinner)."""
     settings = current_settings()
-    if settings.backend == "local":
+    if get_backend(settings.backend, settings).in_process:
         _load_local_model(settings.model, settings.adapter)
     return _agent_for(settings_key(settings), settings, search_first())
 

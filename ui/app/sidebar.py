@@ -8,12 +8,12 @@ from typing import Any
 
 import streamlit as st
 
+from agent.backends import BACKENDS
 from andini.errors import AndiniError
 from andini.settings import get_settings
 from ui.app import services
 from ui.app.render import show_error
 
-BACKENDS = {"local": "Local (embedded)", "tgi": "TGI server", "openai": "OpenAI-compatible server"}
 MODES = ("hybrid", "dense", "bm25")
 
 
@@ -46,12 +46,11 @@ def render_settings() -> None:
     with st.sidebar:
         _summary_and_health()
         with st.expander("Settings", icon=":material/tune:"):
-            _field(st.selectbox, "backend", "Model backend", options=list(BACKENDS), format_func=BACKENDS.get)
-            backend = st.session_state["set_backend"]
-            if backend == "tgi":
-                _field(st.text_input, "tgi_url", "TGI URL")
-            elif backend == "openai":
-                _field(st.text_input, "openai_url", "Server URL")
+            _field(st.selectbox, "backend", "Model backend", options=list(BACKENDS),
+                   format_func=lambda name: BACKENDS[name].label)
+            spec = BACKENDS[st.session_state["set_backend"]]
+            if spec.url_field:
+                _field(st.text_input, spec.url_field, f"{spec.server} URL")
             _field(st.text_input, "model", "Model", placeholder="backend default",
                    help="A local model folder, or the model id a server serves. Empty: the default.")
             _field(st.text_input, "adapter", "LoRA adapter", placeholder="none",
@@ -69,7 +68,7 @@ def _summary_and_health() -> None:
     except AndiniError as exc:
         show_error(str(exc))
         return
-    url = {"tgi": settings.tgi_url, "openai": settings.openai_url}.get(settings.backend, "in-process")
+    url = BACKENDS[settings.backend].url(settings) or "in-process"
     st.caption(f"Using **{settings.backend}** ({url}) · model `{settings.model or 'default'}` · "
                f"adapter `{settings.adapter or 'none'}` · {settings.search_mode} k={settings.search_k} · "
                f"T={settings.temperature:g}")
