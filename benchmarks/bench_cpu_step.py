@@ -24,8 +24,8 @@ def rows_for(config_path: str, steps: int) -> tuple[list[dict], Any]:
 
     config = load_config(config_path)
     checks = preflight(config)
-    tokenizer = load_tokenizer(str(checks["base"]), checks["fmt"].name)
-    rows, _ = render_all(load_split(config.data.out, "train"), tokenizer, checks["fmt"], config.train.max_seq_len)
+    tokenizer = load_tokenizer(str(checks.base), checks.fmt.name)
+    rows, _ = render_all(load_split(config.data.out, "train"), tokenizer, checks.fmt, config.train.max_seq_len)
     packed = pack(rows, config.train.max_seq_len)
     return packed[len(packed) // 3: len(packed) // 3 + steps], (config, checks)
 
@@ -39,7 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def run_variant(rows: list[dict], config: Any, checks: dict, variant: dict[str, Any]) -> dict[str, float]:
+def run_variant(rows: list[dict], config: Any, checks: Any, variant: dict[str, Any]) -> dict[str, float]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -47,7 +47,7 @@ def run_variant(rows: list[dict], config: Any, checks: dict, variant: dict[str, 
     from finetune.train import PackedCollator, selective_loss
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(checks["base"], dtype=checks["dtype"])
+    model = AutoModelForCausalLM.from_pretrained(checks.base, dtype=checks.dtype)
     layers = model.config.num_hidden_layers
     first = round(layers * (1 - variant.get("top_layers", 1.0)))
     peft_config = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=variant["dropout"],
@@ -98,7 +98,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows, (config, checks) = rows_for(args.config, args.steps + 1)
-    print(f"{len(rows)} packed rows of up to {config.train.max_seq_len} tokens, dtype {checks['dtype']}, "
+    print(f"{len(rows)} packed rows of up to {config.train.max_seq_len} tokens, dtype {checks.dtype}, "
           f"{torch.get_num_threads()} threads")
     print(f"{'variant':<44}{'forward':>9}{'backward':>10}{'optim':>8}{'step s':>8}{'tok/s':>8}{'cpu s/1k tok':>14}")
     results = {}

@@ -144,7 +144,7 @@ def parse_rows(spec: str) -> list[Row]:
             value = json.loads(raw) if raw in ("true", "false") or raw.replace(".", "", 1).isdigit() else raw
             if key in ("gc", "tokens", "dropout"):
                 row = replace(row, **{key: value})
-            elif key in FastPathOptions.__dataclass_fields__:
+            elif key in FastPathOptions.model_fields:
                 row = replace(row, fast_path={**row.fast_path, key: value})
             else:
                 raise AndiniError(f"Unknown key {key!r} in row {name!r}.", hint="fast_path options, gc, tokens or dropout")
@@ -157,9 +157,9 @@ def row_config(config: Any, row: Row, base: str, steps: int, out: str) -> Any:
     one micro-batch per optimizer step (a step's time is then one micro-batch's) and no eval or saving."""
     from finetune.speed import apply_memory_class
 
-    own = config.fast_path if isinstance(config.fast_path, dict) else {}
     config = apply_memory_class(replace(config, train=replace(config.train, memory=row.memory),
-                                        model=replace(config.model, base=base), fast_path={**own, **row.fast_path}))
+                                        model=replace(config.model, base=base),
+                                        fast_path=config.fast_path.merged(row.fast_path)))
     t = config.train
     batch = max(1, row.tokens // t.max_seq_len) if row.tokens else t.batch_size
     t = replace(t, batch_size=batch, grad_accum=1, max_steps=steps, eval_steps=10**6, save_steps=10**6,
@@ -257,8 +257,8 @@ def andini_trainer(config: Any, rows: list[dict], device: str, packed: bool = Tr
     from finetune import train
 
     bf16 = config.train.precision == "bf16" and device == "cuda"
-    checks = {"base": Path(config.model.base), "fmt": get_format(config.format_name()), "cuda": device == "cuda",
-              "dtype": torch.bfloat16 if bf16 else torch.float32}
+    checks = train.Preflight(base=Path(config.model.base), fmt=get_format(config.format_name()),
+                             cuda=device == "cuda", dtype=torch.bfloat16 if bf16 else torch.float32)
     data = train.pack(rows, config.train.max_seq_len) if packed else rows
     return train.make_trainer(config, checks, train.build_model(config, checks), data, data[:1])
 

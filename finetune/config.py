@@ -7,15 +7,16 @@ the resolved config beside the adapter.
 
 from __future__ import annotations
 
-from dataclasses import asdict, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
 from andini.errors import InputError
 from andini.formats import FormatName, detect_format
+from finetune.speed import FastPathOptions
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -156,12 +157,21 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    fast_path: dict[str, Any] | bool | None = Field(None, description="GPU fast-path switches (see "
-                                                    "finetune.speed.FastPathOptions); ignored without CUDA.")
+    fast_path: FastPathOptions = Field(default_factory=FastPathOptions,
+                                       description="GPU fast-path switches (finetune.speed.FastPathOptions; "
+                                                   "`false` turns it all off); ignored without CUDA.")
     path: str | None = Field(None, description="The file this config was read from (set by load_config).")
 
+    @field_validator("fast_path", mode="before")
+    @classmethod
+    def _fast_path(cls, value: Any) -> Any:
+        """`fast_path: false` / `true` / absent mean the whole fast path off / on (defaults)."""
+        if value is None:
+            return FastPathOptions()
+        return FastPathOptions(enabled=value) if isinstance(value, bool) else value
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return TypeAdapter(RunConfig).dump_python(self, mode="json")
 
     def data_path(self, relative: str) -> Path:
         """A source or eval path resolved under data.root."""

@@ -18,22 +18,52 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FastPathOptions:
-    """Switches of the fast path; a config may carry a `fast_path` dict (or bool) to override them."""
+class FastPathOptions(BaseModel):
+    """Switches of the fast path (the config's `fast_path`, or `fast_path: false` for none of it).
+    Unknown keys are errors; the keys a config set are kept apart from defaults (`model_fields_set`),
+    so a memory class's choices apply only where the config said nothing."""
 
-    enabled: bool = True  # the whole fast path; False keeps plain transformers + peft
-    liger: bool = True  # Liger RMSNorm, SwiGLU and RoPE
-    fused_adamw: bool = True  # torch's fused AdamW kernel
-    checkpoint_fraction: float = 1.0  # share of decoder layers checkpointed when checkpointing is on
-    checkpoint_policy: str = "full"  # full: recompute the layer; save-matmuls: recompute elementwise work only
-    compile: bool = False  # torch.compile each decoder layer
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="The whole fast path; False keeps plain transformers + peft.")
+    liger: bool = Field(True, description="Liger RMSNorm, SwiGLU and RoPE.")
+    fused_adamw: bool = Field(True, description="torch's fused AdamW kernel.")
+    checkpoint_fraction: float = Field(1.0, ge=0, le=1, description="Share of decoder layers checkpointed "
+                                                                    "when checkpointing is on.")
+    checkpoint_policy: Literal["full", "save-matmuls"] = Field(
+        "full", description="full: recompute the layer; save-matmuls: recompute elementwise work only.")
+    compile: bool = Field(False, description="torch.compile each decoder layer.")
+
+    @classmethod
+    def parse(cls, raw: Any) -> FastPathOptions:
+        """From a config value: these options, a bool (the whole fast path on or off), a mapping or None."""
+        if isinstance(raw, FastPathOptions):
+            return raw
+        if raw is None:
+            return cls()
+        if isinstance(raw, bool):
+            return cls(enabled=raw)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            from andini.errors import AndiniError
+
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            raise AndiniError(f"fast_path.{key}: {err['msg']}",
+                              hint=f"known options: {', '.join(cls.model_fields)}") from exc
+
+    def merged(self, overrides: dict[str, Any]) -> FastPathOptions:
+        """These options with `overrides` applied (validated), keeping track of what was set."""
+        return FastPathOptions.parse({**self.model_dump(exclude_unset=True), **overrides})
 
 
 @dataclass(frozen=True)
@@ -43,7 +73,7 @@ class MemoryClass:
     tokens: int  # tokens per micro-batch (rows of train.max_seq_len)
     quantization: str  # none | 4bit
     gradient_checkpointing: bool
-    fast_path: dict[str, Any]
+    fast_path: dict[str, Any]  # FastPathOptions keys; the config's own fast_path keys win
 
 
 MEMORY_CLASSES: dict[str, MemoryClass] = {
@@ -73,28 +103,14 @@ def apply_memory_class(config: Any) -> Any:
     accum = max(1, round(t.batch_size * t.grad_accum / rows))
     train = replace(t, batch_size=rows, grad_accum=accum, quantization=cls.quantization,
                     gradient_checkpointing=cls.gradient_checkpointing)
-    user = config.fast_path if isinstance(config.fast_path, dict) else {}
-    fast = config.fast_path if isinstance(config.fast_path, bool) else {**cls.fast_path, **user}
+    own = FastPathOptions.parse(config.fast_path)
+    fast = FastPathOptions.parse({**cls.fast_path, **own.model_dump(exclude_unset=True)})
     return replace(config, train=train, fast_path=fast)
 
 
 def options_from(config: Any) -> FastPathOptions:
-    """FastPathOptions from `config.fast_path` (a dict, a bool or absent)."""
-    raw = getattr(config, "fast_path", None) if config is not None else None
-    if isinstance(raw, FastPathOptions):
-        return raw
-    if isinstance(raw, bool):
-        return FastPathOptions(enabled=raw)
-    if isinstance(raw, dict):
-        known = {f.name for f in fields(FastPathOptions)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            from andini.errors import AndiniError
-
-            raise AndiniError(f"Unknown fast_path option(s): {', '.join(unknown)}.",
-                              hint=f"known options: {', '.join(sorted(known))}")
-        return FastPathOptions(**raw)
-    return FastPathOptions()
+    """The fast-path options of a config (a RunConfig holds them typed; None: the defaults)."""
+    return FastPathOptions.parse(getattr(config, "fast_path", None) if config is not None else None)
 
 
 def wants_checkpointing(config: Any) -> bool:

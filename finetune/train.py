@@ -22,11 +22,12 @@ import json
 import os
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from andini.errors import AndiniError
-from andini.formats import get_format
+from andini.formats import ChatFormat, get_format
 from andini.schema import Example
 from finetune.config import RunConfig, load_config
 from finetune.render import IGNORE, load_tokenizer, render_example
@@ -37,8 +38,25 @@ HF_IDS = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 # ---------------------------------------------------------------- checks before any long work
 
 
-def preflight(config: RunConfig) -> dict[str, Any]:
-    """Fail fast and clearly: returns what later steps need (paths, device, dtype)."""
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks found and later steps use: the base model's folder, its chat format, the device."""
+
+    base: Path
+    fmt: ChatFormat
+    cuda: bool
+    #: torch.bfloat16 or torch.float32: the dtype the base model is loaded in.
+    dtype: Any
+
+    @property
+    def bf16(self) -> bool:
+        import torch
+
+        return self.dtype == torch.bfloat16
+
+
+def preflight(config: RunConfig) -> Preflight:
+    """Fail fast and clearly, before any long work; returns what later steps need."""
     import torch
 
     from andini.models import model_dir
@@ -61,7 +79,7 @@ def preflight(config: RunConfig) -> dict[str, Any]:
     from andini.models import best_cpu_dtype
 
     bf16 = config.train.precision == "bf16" or (config.train.precision == "auto" and best_cpu_dtype() == torch.bfloat16)
-    return {"base": base, "fmt": fmt, "cuda": cuda, "dtype": torch.bfloat16 if bf16 else torch.float32}
+    return Preflight(base=base, fmt=fmt, cuda=cuda, dtype=torch.bfloat16 if bf16 else torch.float32)
 
 
 # ---------------------------------------------------------------- data: render, pack, collate
@@ -151,7 +169,7 @@ def make_trainer_class():
 # ---------------------------------------------------------------- model
 
 
-def build_model(config: RunConfig, checks: dict) -> Any:
+def build_model(config: RunConfig, checks: Preflight) -> Any:
     """The base model from its folder, with packed attention, the fast path and the LoRA adapter."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -159,19 +177,19 @@ def build_model(config: RunConfig, checks: dict) -> Any:
 
     from finetune import varlen
 
-    kwargs: dict[str, Any] = {"dtype": checks["dtype"], "attn_implementation": varlen.register()}
+    kwargs: dict[str, Any] = {"dtype": checks.dtype, "attn_implementation": varlen.register()}
     if config.train.quantization == "4bit":
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16)
-    model = AutoModelForCausalLM.from_pretrained(checks["base"], **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(checks.base, **kwargs)
     model.config.use_cache = False
     # No prepare_model_for_kbit_training for QLoRA: it casts the norms and embeddings to fp32, so every
     # activation after them is fp32 (measured on the H200: 18.3 GiB and 3,884 tokens/s at 8k tokens;
     # docs/training-speed.md). peft freezes the base itself; checkpointing needs input grads, set below.
-    if checks["cuda"]:
+    if checks.cuda:
         from finetune import speed
 
         model = speed.apply_fast_path(model, config)
@@ -185,7 +203,7 @@ def build_model(config: RunConfig, checks: dict) -> Any:
     return model
 
 
-def training_arguments(config: RunConfig, checks: dict) -> Any:
+def training_arguments(config: RunConfig, checks: Preflight) -> Any:
     from transformers import TrainingArguments
     from transformers.integrations import is_mlflow_available, is_tensorboard_available
 
@@ -202,10 +220,10 @@ def training_arguments(config: RunConfig, checks: dict) -> Any:
         metric_for_best_model="eval_loss", greater_is_better=False, logging_steps=t.logging_steps,
         seed=t.seed, data_seed=t.seed, report_to=report_to, prediction_loss_only=True,
         remove_unused_columns=False, include_num_input_tokens_seen=True, dataloader_num_workers=0,
-        bf16=checks["cuda"] and checks["dtype"].is_floating_point and str(checks["dtype"]) == "torch.bfloat16",
-        use_cpu=not checks["cuda"],
+        bf16=checks.cuda and checks.bf16,
+        use_cpu=not checks.cuda,
     )
-    if checks["cuda"]:
+    if checks.cuda:
         from finetune import speed
 
         args.update(speed.training_overrides(config))
@@ -246,9 +264,9 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
         torch.set_num_threads(t.threads)
     from finetune.data import load_split
 
-    tokenizer = load_tokenizer(str(checks["base"]), checks["fmt"].name)
-    train_rows, dropped = render_all(load_split(config.data.out, "train"), tokenizer, checks["fmt"], t.max_seq_len)
-    val_rows, _ = render_all(load_split(config.data.out, "val")[:t.max_val_examples], tokenizer, checks["fmt"],
+    tokenizer = load_tokenizer(str(checks.base), checks.fmt.name)
+    train_rows, dropped = render_all(load_split(config.data.out, "train"), tokenizer, checks.fmt, t.max_seq_len)
+    val_rows, _ = render_all(load_split(config.data.out, "val")[:t.max_val_examples], tokenizer, checks.fmt,
                              t.max_seq_len)
     if not train_rows:
         raise AndiniError("No training example fits in train.max_seq_len.", hint="raise max_seq_len or data.max_tokens")
@@ -273,12 +291,12 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
         from finetune.quality import before_after
 
         varlen.use(trainer.model, "sdpa")  # generation pads prompts and keeps a cache: plain SDPA
-        metrics["quality"] = before_after(trainer.model, tokenizer, checks["fmt"],
+        metrics["quality"] = before_after(trainer.model, tokenizer, checks.fmt,
                                           load_split(config.data.out, "test"), t.quality_examples)
     return write_manifest(config, metrics, t.output_dir)
 
 
-def make_trainer(config: RunConfig, checks: dict, model: Any, train_set: list, val_set: list) -> Any:
+def make_trainer(config: RunConfig, checks: Preflight, model: Any, train_set: list, val_set: list) -> Any:
     """The Trainer with our loss, collator, throughput log and early stopping."""
     from transformers import EarlyStoppingCallback
 

@@ -189,3 +189,19 @@ def test_eval_plans_without_a_built_split_says_how_to_make_one():
     with pytest.raises(InputError, match="no held-out plan split") as err:
         read_plan_examples(PlansConfig().data)
     assert "andini data build" in err.value.hint
+
+
+def test_fast_path_is_typed_and_forbids_unknown_keys(tmp_path):
+    from finetune.speed import FastPathOptions, apply_memory_class
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  sources: []\nfast_path:\n  liger: false\n  compil: true\n")
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    assert err.value.field == "fast_path.compil" and "spelling" in err.value.hint
+    path.write_text("data:\n  sources: []\nfast_path: false\n")
+    assert load_config(path).fast_path == FastPathOptions(enabled=False)
+    path.write_text("data:\n  sources: []\ntrain:\n  memory: 24gb\nfast_path:\n  checkpoint_policy: save-matmuls\n")
+    config = apply_memory_class(load_config(path))  # the class applies, the config's own choice stays
+    assert config.fast_path.checkpoint_policy == "save-matmuls" and config.train.gradient_checkpointing
+    assert load_config(path).as_dict()["fast_path"]["checkpoint_policy"] == "save-matmuls"  # the manifest's form

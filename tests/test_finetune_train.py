@@ -71,8 +71,8 @@ def test_training_moves_the_adapter_and_not_the_base(tiny_run):
 
     config = load_config(tiny_run)
     checks = preflight(config)
-    tokenizer = load_tokenizer(str(checks["base"]), "chatml")
-    rows, too_long = render_all(load_split(config.data.out, "train"), tokenizer, checks["fmt"], 512)
+    tokenizer = load_tokenizer(str(checks.base), "chatml")
+    rows, too_long = render_all(load_split(config.data.out, "train"), tokenizer, checks.fmt, 512)
     assert too_long == 0 and all(r["position_ids"][0] == 0 for r in rows)
     model = build_model(config, checks)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
