@@ -102,9 +102,10 @@ class Builder:
             path = self.config.data_path(source.path)
             for example, problem in check_file(path, source.format, strict=self.strict,
                                                repair=self.config.data.repair_types):
-                if problem is not None:
-                    self.problems.append(problem)
-                    self.removed["invalid"][problem.kind] += 1
+                if problem is not None or example is None:  # one of the two is set
+                    if problem is not None:
+                        self.problems.append(problem)
+                        self.removed["invalid"][problem.kind] += 1
                     continue
                 self.repaired.update({f"{path.name}:{k}": v for k, v in example.meta.get("repaired", {}).items()})
                 self.repaired["examples"] += bool(example.meta.get("repaired"))
@@ -189,7 +190,8 @@ class Builder:
         dropped: set[int] = set()
         for ex in order:
             name = ex.meta["source_file"]
-            if caps.get(name) is not None and taken[name] >= caps[name]:
+            cap = caps.get(name)
+            if cap is not None and taken[name] >= cap:
                 self.removed["capped"][name] += 1
                 dropped.add(id(ex))
             else:

@@ -124,7 +124,8 @@ def _array_records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     pos = text.index("[") + 1
     ws = re.compile(r"[\s,]*")
     while True:
-        pos = ws.match(text, pos).end()
+        skipped = ws.match(text, pos)  # [\s,]* matches everywhere, if only the empty string
+        pos = skipped.end() if skipped else pos
         if pos >= len(text) or text[pos] == "]":
             return
         line = text.count("\n", 0, pos) + 1
@@ -207,7 +208,7 @@ def _first_values(options_by_arg: dict[str, Any]) -> dict[str, Any]:
     return chosen
 
 
-def _bfcl(path: Path) -> Iterator[tuple[int, Example]]:
+def _bfcl(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     category = bfcl_category(path)
     answers = {rid: truth for rid, (_, truth) in (bfcl_answers(path) or {}).items()}
     for line, rec in json_records(path):
@@ -242,7 +243,7 @@ def _bfcl_record(rec: dict, category: str, answers: dict[str, list]) -> Example:
 # ---------------------------------------------------------------- OpenAI chat JSONL
 
 
-def _openai(path: Path) -> Iterator[tuple[int, Example]]:
+def _openai(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     for line, rec in json_records(path):
         yield line, _guard(line, path, lambda rec=rec, line=line: _openai_record(rec, f"{path.stem}-{line}"))
 
@@ -281,7 +282,7 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
                    "system": "system", "observation": "tool", "tool": "tool", "function_call": "call"}
 
 
-def _sharegpt(path: Path, source: str) -> Iterator[tuple[int, Example]]:
+def _sharegpt(path: Path, source: str) -> Iterator[tuple[int, Example | InputError]]:
     for line, rec in json_records(path):
         yield line, _guard(line, path, lambda rec=rec, line=line: _sharegpt_record(rec, f"{source}-{line}", source))
 
@@ -348,7 +349,7 @@ def seal_tools(tool_file: Path) -> dict[str, ToolSpec]:
     return tools
 
 
-def _seal(path: Path) -> Iterator[tuple[int, Example]]:
+def _seal(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     docs = seal_tools(path.parent / "tool.jsonl")
     for line, rec in json_records(path):
         yield line, _guard(line, path, lambda rec=rec, line=line: _seal_record(rec, docs, f"{path.stem}-{line}"))
@@ -391,7 +392,7 @@ def nestful_tools(spec_file: Path) -> dict[str, ToolSpec]:
     return tools
 
 
-def _nestful(path: Path) -> Iterator[tuple[int, Example]]:
+def _nestful(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     spec = path.with_name(path.name.replace("-data.json", "-spec.json"))
     docs = nestful_tools(spec)
     for index, (line, rec) in enumerate(json_records(path)):
@@ -429,7 +430,7 @@ def parse_script(script: str) -> list[Step]:
     return [Step(title=part.strip()) for part in _STEP_SPLIT.split(script) if part.strip()]
 
 
-def _coplan(path: Path) -> Iterator[tuple[int, Example]]:
+def _coplan(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     for line, rec in json_records(path):
         yield line, _guard(line, path, lambda rec=rec, line=line: _coplan_record(rec, f"coplan-{path.stem}-{line}"))
 
@@ -452,14 +453,14 @@ def _coplan_record(rec: dict, rid: str) -> Example:
 # ---------------------------------------------------------------- andini's own JSONL
 
 
-def _andini(path: Path) -> Iterator[tuple[int, Example]]:
+def _andini(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     for line, rec in json_records(path):
         yield line, _guard(line, path, lambda rec=rec: Example.model_validate(rec))
 
 
 # ---------------------------------------------------------------- dispatch
 
-_READERS: dict[str, Callable[[Path], Iterator[tuple[int, Example]]]] = {
+_READERS: dict[str, Callable[[Path], Iterator[tuple[int, Example | InputError]]]] = {
     "bfcl": _bfcl, "openai": _openai, "sharegpt": lambda p: _sharegpt(p, "sharegpt"),
     "glaive": lambda p: _sharegpt(p, "glaive"), "seal": _seal, "nestful": _nestful, "coplan": _coplan,
     "andini": _andini,
