@@ -10,6 +10,12 @@ With `require_call=True` (tool_choice "required", e.g. a plan) the output is exa
 Two maintained libraries implement it behind one small `Constraint` interface: xgrammar (the default:
 its structural tags express this shape directly) and llguidance (a Lark grammar with embedded
 `%json`). `benchmarks/bench_agent.py` measures both; docs/agent.md records why xgrammar is kept.
+
+Every call's arguments are generated under a bounded copy of its schema (agent/bounds.py), sized so
+that the whole call, its fixed text included, fits the generation budget even if the model picks the
+shortest token at every step; a tool set that cannot fit is refused with `BudgetError` before any
+token is generated. The JSON is written with `json.dumps`'s separators and no other whitespace (the
+text the chat format renders), which is what makes its worst-case length exact.
 """
 
 from __future__ import annotations
@@ -19,24 +25,30 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
+from agent.bounds import Bounded, BudgetError, bound_schema, min_token_bytes, tokens_for
 from andini.formats import ChatFormat
 from andini.schema import ToolSpec
 
-#: Consecutive whitespace allowed inside JSON: a tiny model can otherwise loop on newlines forever.
-MAX_JSON_WHITESPACE = 2
-#: Generation bounds added to schemas that set none, so a looping small model still closes its call
-#: (the call still validates against the unbounded schema).
-MAX_STRING_CHARS = 160
+#: The budget a grammar is bounded for when the caller names none (Settings.max_new_tokens' default).
+DEFAULT_BUDGET = 512
+
+#: Most calls in one Mistral `[TOOL_CALLS]` list.
 MAX_ARRAY_ITEMS = 8
+#: `bounded()`'s fixed bounds, used by `andini generate` (agent/generate.py) only: a person's schema may
+#: recurse through `$ref`, which agent/bounds.py does not size yet. Tool calls use agent/bounds.py.
+MAX_STRING_CHARS = 160
 MAX_INTEGER = 10**9
-#: A free-form object (no declared properties, e.g. a plan step's tool arguments) is generated flat:
-#: scalar values only, so a small model cannot nest forever. It still validates against "any object".
 FLAT_OBJECT = {"type": "object", "maxProperties": 8,
                "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 80}}
 
 
 class Constraint(Protocol):
-    """One generation's grammar state: masks logits, then advances by the sampled token."""
+    """One generation's grammar state: masks logits, then advances by the sampled token.
+
+    `reserve` is the worst-case tokens of the largest call: a call may only open while that many
+    tokens are left (`may_open`), so every call that opens closes within the budget."""
+
+    reserve: int
 
     def mask(self, logits: Any) -> None: ...
 
@@ -61,11 +73,55 @@ def _trigger(fmt: ChatFormat) -> str:
 def _params(tool: ToolSpec) -> dict[str, Any]:
     schema = dict(tool.parameters or {"type": "object", "properties": {}})
     schema.setdefault("type", "object")
-    return bounded(schema)
+    return schema
+
+
+def _call_frame(fmt: ChatFormat, name: str) -> int:
+    """Bytes of a call's fixed text: what each format writes around the arguments."""
+    if fmt.name == "mistral":
+        return len(f'{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": }}'.encode())
+    return len((call_prefix(fmt, name) + call_suffix(fmt)).encode())
+
+
+def bounded_calls(fmt: ChatFormat, tools: Sequence[ToolSpec], budget: int, token_bytes: int = 1,
+                  required: bool = True) -> list[tuple[ToolSpec, Bounded]]:
+    """Each tool with its arguments schema bounded so that one call fits `budget` tokens
+    (Mistral: `[TOOL_CALLS] ` and the list brackets counted too). When a call is required, a tool
+    that cannot fit is a BudgetError; otherwise it is left out: its call could never close, so it
+    cannot open (as a call that would start too late cannot, see `CallWatch`)."""
+    extra = len(fmt.call_open.encode()) + 2 if fmt.name == "mistral" else 0
+    out = []
+    for t in tools:
+        try:
+            out.append((t, bound_schema(_params(t), budget, token_bytes, name=f"tool '{t.name}'",
+                                        overhead_bytes=_call_frame(fmt, t.name) + extra)))
+        except BudgetError:
+            if required:
+                raise
+    return out
+
+
+def _max_calls(fmt: ChatFormat, calls: list[tuple[ToolSpec, Bounded]], budget: int, token_bytes: int) -> int:
+    """Mistral's list of calls: as many worst-case calls as fit the budget (at least the one)."""
+    widest = max(_call_frame(fmt, t.name) + b.worst_bytes for t, b in calls)
+    room = (budget - 1) * token_bytes - len(fmt.call_open.encode()) - 2
+    return max(1, min(MAX_ARRAY_ITEMS, (room + 2) // (widest + 2)))
+
+
+def call_reserve(fmt: ChatFormat, calls: list[tuple[ToolSpec, Bounded]], budget: int, token_bytes: int) -> int:
+    """Worst-case tokens of the longest call text the grammar admits (Mistral: the whole list)."""
+    if not calls:
+        return 0
+    if fmt.name == "mistral":
+        n = _max_calls(fmt, calls, budget, token_bytes)
+        widest = max(_call_frame(fmt, t.name) + b.worst_bytes for t, b in calls)
+        return tokens_for(len(fmt.call_open.encode()) + 2 + n * widest + 2 * (n - 1), token_bytes)
+    return max(tokens_for(_call_frame(fmt, t.name) + b.worst_bytes, token_bytes) for t, b in calls)
 
 
 def bounded(schema: Any) -> Any:
-    """A copy of `schema` with maxLength / maxItems on strings and arrays that have none."""
+    """A copy of `schema` with maxLength / maxItems on strings and arrays that have none (fixed bounds
+    for `andini generate`; they do not guarantee a budget: see agent/bounds.py)."""
     if isinstance(schema, list):
         return [bounded(s) for s in schema]
     if not isinstance(schema, dict):
@@ -86,13 +142,43 @@ def bounded(schema: Any) -> Any:
 
 # ---------------------------------------------------------------- xgrammar
 
+class CallWatch:
+    """Knows, from the accepted tokens' bytes, whether a call is open: text after the call-open tag
+    and before its close. A call may only open while `reserve` tokens are left."""
+
+    def __init__(self, vocab: Sequence[bytes], fmt: ChatFormat, reserve: int):
+        self.vocab, self.reserve = vocab, reserve
+        self.open, self.close = _trigger(fmt).encode(), fmt.call_close.strip().encode()
+        self.text = b""
+
+    def seen(self, token_id: int) -> None:
+        self.text += self.vocab[token_id] if token_id < len(self.vocab) else b""
+
+    def in_call(self) -> bool:
+        opened = self.text.count(self.open)
+        return opened > (self.text.count(self.close) if self.close else 0)
+
+    def may_open(self, tokens_left: int) -> bool:
+        """False when no call is open, the text ends with the start of the open tag, and a call could
+        no longer close inside the budget: generation then ends before the call begins."""
+        if tokens_left + 1 >= self.reserve or self.in_call():  # this token already holds the tag's first byte
+            return True
+        tail = self.text[-len(self.open):]
+        return not any(tail.endswith(self.open[:n]) for n in range(1, len(self.open) + 1))
+
+
 class XGrammarConstraint:
-    def __init__(self, compiled: Any, vocab_size: int):
+    def __init__(self, compiled: Any, vocab_size: int, watch: CallWatch | None = None):
         import xgrammar as xgr
 
         self._xgr = xgr
         self.matcher = xgr.GrammarMatcher(compiled)
         self.bitmask = xgr.allocate_token_bitmask(1, vocab_size)
+        self.watch = watch
+        self.reserve = watch.reserve if watch else 0
+
+    def may_open(self, tokens_left: int) -> bool:
+        return self.watch is None or self.watch.may_open(tokens_left)
 
     def mask(self, logits: Any) -> None:
         self.matcher.fill_next_token_bitmask(self.bitmask)
@@ -101,32 +187,47 @@ class XGrammarConstraint:
     def accept(self, token_id: int) -> None:
         if not self.matcher.accept_token(token_id):
             raise RuntimeError(f"grammar rejected token {token_id}")
+        if self.watch is not None:
+            self.watch.seen(token_id)
 
     def done(self) -> bool:
         return self.matcher.is_terminated()
 
 
-def _array_of_calls(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+def _array_of_calls(calls: list[tuple[ToolSpec, Bounded]], max_items: int) -> dict[str, Any]:
     """JSON Schema of a list of calls, `[{"name": <offered>, "arguments": <its schema>}, ...]`."""
-    items = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": _params(t)},
-              "required": ["name", "arguments"], "additionalProperties": False} for t in tools]
-    return {"type": "array", "items": {"anyOf": items}, "minItems": 1, "maxItems": MAX_ARRAY_ITEMS}
+    items = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": b.schema},
+              "required": ["name", "arguments"], "additionalProperties": False} for t, b in calls]
+    return {"type": "array", "items": {"anyOf": items}, "minItems": 1, "maxItems": max_items}
 
 
-def xgrammar_structural_tag(fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool) -> dict:
-    """The xgrammar structural tag for `TEXT (CALL TEXT)*` over these tools.
+def _exact_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """A structural-tag content for `schema` written exactly as json.dumps writes it: xgrammar's own
+    grammar for the schema without free whitespace (its json_schema content admits runs of it)."""
+    import xgrammar as xgr
+
+    grammar = xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, strict_mode=True)
+    return {"type": "grammar", "grammar": str(grammar)}
+
+
+def xgrammar_structural_tag(fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool,
+                            budget: int = DEFAULT_BUDGET, token_bytes: int = 1) -> dict:
+    """The xgrammar structural tag for `TEXT (CALL TEXT)*` over these tools, each call bounded to fit
+    `budget` tokens.
 
     ChatML: one tag per tool, `<tool_call>\n{"name": "X", "arguments": ` + schema + `}\n</tool_call>`.
     Mistral v3: a single `[TOOL_CALLS] ` followed by a JSON list of calls, and nothing after it.
     """
-    whitespace = {"max_whitespace_cnt": MAX_JSON_WHITESPACE}
+    calls = bounded_calls(fmt, tools, budget, token_bytes, require_call)
+    if not calls:  # no call fits: plain text, without the call-open tag
+        return {"type": "structural_tag", "format": {"type": "any_text", "excludes": [_trigger(fmt)]}}
     if fmt.name == "mistral":
-        tags = [{"type": "tag", "begin": fmt.call_open, "end": "",
-                 "content": {"type": "json_schema", "json_schema": _array_of_calls(tools), **whitespace}}]
+        listed = _array_of_calls(calls, _max_calls(fmt, calls, budget, token_bytes))
+        tags = [{"type": "tag", "begin": fmt.call_open, "end": "", "content": _exact_json(listed)}]
         stop_after_first = True
     else:
         tags = [{"type": "tag", "begin": call_prefix(fmt, t.name), "end": call_suffix(fmt),
-                 "content": {"type": "json_schema", "json_schema": _params(t), **whitespace}} for t in tools]
+                 "content": _exact_json(b.schema)} for t, b in calls]
         # a required call (plans, tool_choice="required") is exactly one call, and the turn ends there
         stop_after_first = require_call
     return {"type": "structural_tag",
@@ -146,21 +247,30 @@ class XGrammarFactory:
                                                   stop_token_ids=stop_token_ids)
         self.compiler = xgr.GrammarCompiler(info, max_threads=2)
         self.vocab_size = vocab_size
+        self.vocab = info.decoded_vocab
+        #: fewest bytes a token carries: how many tokens a text can take at most (agent/bounds.py)
+        self.token_bytes = min_token_bytes(self.vocab, info.special_token_ids)
         self._compile = lru_cache(maxsize=64)(self._compile_uncached)
 
     def _compile_uncached(self, tag_json: str) -> Any:
         return self.compiler.compile_structural_tag(tag_json)
 
-    def constraint(self, fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool = False):
-        tag = xgrammar_structural_tag(fmt, tools, require_call)
+    def constraint(self, fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool = False,
+                   budget: int = DEFAULT_BUDGET) -> XGrammarConstraint:
+        """A fresh grammar state for one generation of at most `budget` tokens (BudgetError when
+        a call over these tools cannot fit)."""
+        tag = xgrammar_structural_tag(fmt, tools, require_call, budget, self.token_bytes)
+        calls = bounded_calls(fmt, tools, budget, self.token_bytes, require_call)
+        reserve = call_reserve(fmt, calls, budget, self.token_bytes)
         # key order matters: properties are generated in the order the schema (and the prompt) lists them
-        return XGrammarConstraint(self._compile(json.dumps(tag)), self.vocab_size)
+        return XGrammarConstraint(self._compile(json.dumps(tag)), self.vocab_size,
+                                  CallWatch(self.vocab, fmt, reserve))
 
 
 # ---------------------------------------------------------------- llguidance
 
 class LLGuidanceConstraint:
-    def __init__(self, tokenizer: Any, grammar: str, vocab_size: int):
+    def __init__(self, tokenizer: Any, grammar: str, vocab_size: int, reserve: int = 0):
         import llguidance
         import llguidance.torch as llt
 
@@ -169,6 +279,10 @@ class LLGuidanceConstraint:
         if self.matcher.is_error():
             raise ValueError(self.matcher.get_error())
         self.bitmask = llt.allocate_token_bitmask(1, vocab_size)
+        self.reserve = reserve
+
+    def may_open(self, tokens_left: int) -> bool:
+        return True  # measured for xgrammar only: llguidance is the alternative kept for comparison
 
     def mask(self, logits: Any) -> None:
         self._llt.fill_next_token_bitmask(self.matcher, self.bitmask, 0)
@@ -182,19 +296,25 @@ class LLGuidanceConstraint:
         return self.matcher.is_stopped()
 
 
-def llguidance_lark(fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool) -> str:
+def llguidance_lark(fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool,
+                    budget: int = DEFAULT_BUDGET, token_bytes: int = 1) -> str:
     """The same language as the xgrammar structural tag, in llguidance's Lark dialect."""
     trigger = json.dumps(_trigger(fmt))[1:-1]
     lines = [f"TEXT: /(?s:.*)/ & ~/(?s:.*{trigger}.*)/"]
-    strict = {"x-guidance": {"whitespace_pattern": "[ \\n]{0,2}"}}
+    # exactly json.dumps's separators, as with xgrammar, so the worst case holds here too
+    strict = {"x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}}
+    calls = bounded_calls(fmt, tools, budget, token_bytes, require_call)
+    if not calls:
+        return "\n".join(["start: TEXT", *lines])
     if fmt.name == "mistral":
-        lines.append(f"calls: %json {json.dumps({**_array_of_calls(tools), **strict})}")
+        listed = _array_of_calls(calls, _max_calls(fmt, calls, budget, token_bytes))
+        lines.append(f"calls: %json {json.dumps({**listed, **strict})}")
         head = f"start: {json.dumps(fmt.call_open)} calls" if require_call else \
             f"start: TEXT | {json.dumps(fmt.call_open)} calls"
         return "\n".join([head, *lines])
     names = []
-    for i, t in enumerate(tools):
-        lines.append(f"args{i}: %json {json.dumps({**_params(t), **strict})}")
+    for i, (t, b) in enumerate(calls):
+        lines.append(f"args{i}: %json {json.dumps({**b.schema, **strict})}")
         lines.append(f"call{i}: {json.dumps(call_prefix(fmt, t.name))} args{i} {json.dumps(call_suffix(fmt))}")
         names.append(f"call{i}")
     lines.append(f"call: {' | '.join(names)}")
@@ -212,10 +332,11 @@ class LLGuidanceFactory:
         self.tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size)
         self.vocab_size = vocab_size
 
-    def constraint(self, fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool = False):
+    def constraint(self, fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bool = False,
+                   budget: int = DEFAULT_BUDGET):
         import llguidance
 
-        grammar = llguidance.LLMatcher.grammar_from_lark(llguidance_lark(fmt, tools, require_call))
+        grammar = llguidance.LLMatcher.grammar_from_lark(llguidance_lark(fmt, tools, require_call, budget))
         return LLGuidanceConstraint(self.tokenizer, grammar, self.vocab_size)
 
 

@@ -65,10 +65,11 @@ class LocalEngine:
                  constrained: bool = True, require_call: bool = False, max_new_tokens: int = 256,
                  temperature: float = 0.0, on_token: Callable[[str], None] | None = None,
                  library: str = DEFAULT_GRAMMAR_LIBRARY) -> Generation:
-        """One assistant turn. With `constrained`, tool calls follow the tools' schemas."""
+        """One assistant turn. With `constrained`, tool calls follow the tools' schemas, bounded to
+        close within `max_new_tokens` (agent/bounds.py; BudgetError before generating when they cannot)."""
         constraint = None
         if constrained and tools:
-            constraint = self.grammar_factory(library).constraint(self.fmt, tools, require_call)
+            constraint = self.grammar_factory(library).constraint(self.fmt, tools, require_call, max_new_tokens)
         input_ids = self.prompt_ids(messages, tools)
         with self.lock:  # one generation at a time per loaded model (the UI may call from threads)
             return self.decode(input_ids, constraint, max_new_tokens, temperature, on_token)
@@ -81,7 +82,7 @@ class LocalEngine:
         ttft, cache, ids, shown, finished = 0.0, None, [], "", False
         step_input = input_ids.to(self.model.device)
         with torch.inference_mode():
-            for _ in range(max_new_tokens):
+            for step in range(max_new_tokens):
                 out = self.model(input_ids=step_input, cache=cache, use_cache=True, logits_to_keep=1)
                 cache = out.cache
                 logits = out.logits[:, -1, :].float()
@@ -94,6 +95,9 @@ class LocalEngine:
                     constraint.accept(token)
                 if token in self.stop_ids:
                     finished = True
+                    break
+                if constraint is not None and not constraint.may_open(max_new_tokens - step - 1):
+                    finished = True  # a call starting here could not close in the budget: end before it
                     break
                 ids.append(token)
                 if on_token is not None:

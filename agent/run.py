@@ -33,14 +33,15 @@ class Agent:
     or ill-typed one raises an AndiniError that names it."""
 
     def __init__(self, settings: Settings | None = None, **overrides: Any):
-        from agent.tools import ToolContext, as_tool, builtin_tools, user_tools
+        from agent.tools import ToolContext, as_tool, builtin_tools, plan_for_turn, user_tools
 
         self.settings = settings or get_settings()
         self.options = AgentOptions.parse(overrides)
         self.backend = self.options.backend or self.settings.backend
         self.ctx = ToolContext(collection=self.options.collection)
         extra = [as_tool(t) for t in self.options.tools]
-        self.tools = builtin_tools(self.ctx) + user_tools(self.settings.tools) + extra
+        # a plan's steps may call the tools offered beside it, with their arguments (andini.schema)
+        self.tools = plan_for_turn(builtin_tools(self.ctx) + user_tools(self.settings.tools) + extra)
         self._graph = None
 
     @property

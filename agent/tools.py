@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from andini.errors import AndiniError
-from andini.schema import Plan, Source, plan_tool
+from andini.schema import MAKE_PLAN, Plan, Source, plan_tool
 
 ENTRY_POINT_GROUP = "andini.tools"
 SIDE_EFFECT = "side_effect"
@@ -135,6 +135,21 @@ def _plan_tool(fn: Callable[..., str]) -> Any:
     spec = plan_tool()
     return StructuredTool(name=spec.name, description=spec.description, args_schema=spec.parameters,
                           func=fn, metadata={SIDE_EFFECT: False})
+
+
+def plan_for_turn(tools: list[Any]) -> list[Any]:
+    """The tools with `make_plan` specialised to the others offered beside it (`plan_tool(tools)`):
+    a plan step can then only call one of them, with that tool's arguments."""
+    from langchain_core.tools import StructuredTool
+
+    from agent.validate import tool_specs
+
+    others = [t for t in tools if t.name != MAKE_PLAN]
+    if len(others) == len(tools):
+        return tools
+    spec = plan_tool(tool_specs(others))
+    return [StructuredTool(name=spec.name, description=spec.description, args_schema=spec.parameters,
+                           func=t.func, metadata=t.metadata) if t.name == MAKE_PLAN else t for t in tools]
 
 
 def sources_of(result: Any) -> list[Source]:

@@ -7,6 +7,7 @@ A tool is a JSON Schema in OpenAI `tools` form; a call is `{"name", "arguments"}
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -109,11 +110,33 @@ MAKE_PLAN = "make_plan"
 PLAN_DESCRIPTION = "Write a step-by-step plan for the goal. The plan is validated and saved."
 
 
-def plan_tool() -> ToolSpec:
+def plan_tool(tools: Sequence[ToolSpec] | None = None) -> ToolSpec:
     """The `make_plan` tool: the one definition the agent offers, the data builder trains on, the grammar
     compiles and eval scores. Its parameters are the `Plan` schema in served form (see `served_schema`),
-    so the text a model is trained on is the text every backend is sent."""
-    return ToolSpec(name=MAKE_PLAN, description=PLAN_DESCRIPTION, parameters=served_schema(Plan.model_json_schema()))
+    so the text a model is trained on is the text every backend is sent.
+
+    With `tools` (those offered beside it in a turn), a step's `tool_call` is specialised to them: its
+    `name` is one of theirs and its `arguments` follow that tool's schema (a union keyed by the name),
+    so a plan can only call real tools; with none offered, steps carry no tool call. A call validates
+    against this schema only if it is also a valid `ToolCall`, so `Plan` still reads it."""
+    parameters = served_schema(Plan.model_json_schema())
+    if tools is not None:
+        step = parameters["properties"]["steps"]["items"]
+        callable_tools = [t for t in tools if t.name != MAKE_PLAN]  # a step does not plan again
+        if callable_tools:
+            call = step["properties"]["tool_call"]
+            call["anyOf"] = [tool_call_schema(t) for t in callable_tools] + [{"type": "null"}]
+        else:
+            del step["properties"]["tool_call"]
+    return ToolSpec(name=MAKE_PLAN, description=PLAN_DESCRIPTION, parameters=parameters)
+
+
+def tool_call_schema(tool: ToolSpec) -> dict[str, Any]:
+    """JSON Schema of one call to `tool`: `{"name": <its name>, "arguments": <its parameters>}`."""
+    arguments = dict(tool.parameters or {"type": "object", "properties": {}})
+    arguments.setdefault("type", "object")
+    return {"type": "object", "properties": {"name": {"const": tool.name}, "arguments": arguments},
+            "required": ["name", "arguments"], "additionalProperties": False}
 
 
 def served_schema(schema: dict[str, Any]) -> dict[str, Any]:

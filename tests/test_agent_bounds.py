@@ -1,0 +1,97 @@
+"""Bounded grammars (agent/bounds.py): every constrained call closes inside its token budget, proven
+with an adversarial model driving the local backend's own decode loop and grammar (tests/adversary.py)
+over the tool schemas in ../shared/data and the plan schema.
+
+CI runs a seeded sample of the corpus; `ANDINI_ADVERSARY_ALL=1` runs all of it (about an hour on two
+cores: docs/agent.md gives the full run's numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+from agent.bounds import BudgetError, bound_schema, string_pattern, worst_case_bytes
+from andini.schema import Plan, ToolSpec, plan_tool
+
+BUDGET = 512  # Settings.max_new_tokens' default
+SAMPLE = 24
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from andini.models import model_dir
+
+    return AutoTokenizer.from_pretrained(model_dir())
+
+
+def test_worst_case_is_the_longest_text_admitted():
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": string_pattern(0, 3)},
+                                               "n": {"type": "integer", "minimum": -5, "maximum": 100},
+                                               "e": {"enum": ["ab", "abcd"]}}}
+    longest = json.dumps({"s": "abc", "n": 100, "e": "abcd"})
+    assert worst_case_bytes(schema) == len(longest)
+
+
+def test_free_form_objects_are_bounded_keys_values_and_count():
+    """The issue's failure: a step's free-form arguments with one ever-longer key."""
+    bounded = bound_schema({"type": "object"}, 200, name="free").schema
+    assert bounded["maxProperties"] >= 1 and "pattern" in bounded["propertyNames"]
+    assert all("pattern" in b or b["type"] != "string" for b in bounded["additionalProperties"]["anyOf"])
+    assert worst_case_bytes(bounded) <= 200
+
+
+def test_budget_refused_naming_schema_and_budget():
+    with pytest.raises(BudgetError, match=r"make_plan cannot fit a budget of 40 tokens") as info:
+        bound_schema(plan_tool().parameters, 40, name="make_plan")
+    assert "raise max_new_tokens to at least" in str(info.value)
+
+
+def test_plans_keep_several_steps_at_the_default_budget():
+    """Strings and arrays are budgeted apart, so a plan is not cut to one step."""
+    bounded = bound_schema(plan_tool([]).parameters, BUDGET, name="make_plan", overhead_bytes=62)
+    assert bounded.schema["properties"]["steps"]["maxItems"] >= 3 and bounded.string_chars >= 12
+
+
+def test_plan_steps_call_only_offered_tools():
+    tool = ToolSpec(name="create_task", parameters={"type": "object", "properties": {
+        "title": {"type": "string"}}, "required": ["title"]})
+    spec = plan_tool([tool, plan_tool()])
+    call = spec.parameters["properties"]["steps"]["items"]["properties"]["tool_call"]
+    names = [b["properties"]["name"].get("const") for b in call["anyOf"] if b.get("type") == "object"]
+    assert names == ["create_task"]  # a step never calls make_plan itself
+    from andini.calls import call_problems
+    from andini.schema import ToolCall
+
+    good = {"goal": "g", "steps": [{"title": "t", "tool_call": {"name": "create_task", "arguments": {"title": "x"}}}]}
+    assert call_problems(ToolCall(name="make_plan", arguments=good), [spec]) == []
+    Plan.model_validate(good)
+    for wrong in ({"name": "delete_all", "arguments": {}}, {"name": "create_task", "arguments": {}}):
+        bad = {"goal": "g", "steps": [{"title": "t", "tool_call": wrong}]}
+        assert call_problems(ToolCall(name="make_plan", arguments=bad), [spec])
+    assert "tool_call" not in plan_tool([]).parameters["properties"]["steps"]["items"]["properties"]
+
+
+def _sample(tools: list[ToolSpec]) -> list[ToolSpec]:
+    *data, plain_plan, agent_plan = tools
+    if os.environ.get("ANDINI_ADVERSARY_ALL"):
+        return tools
+    return random.Random(14).sample(data, min(SAMPLE, len(data))) + [plain_plan, agent_plan]
+
+
+@pytest.mark.parametrize("kind", ["open", "random"])
+def test_adversary_always_closes_parses_and_validates(tokenizer, shared_data, kind):
+    from tests import adversary
+
+    tools = list(adversary.corpus(shared_data))
+    eng = adversary.engine(tokenizer, kind, seed=14)
+    outcomes = [adversary.run(eng, tool, BUDGET, kind) for tool in _sample(tools)]
+    failed = [o for o in outcomes if o.error or not o.finished or o.tokens > BUDGET]
+    assert not failed, failed[:5]
+    if kind == "open":  # the adversary does push outputs toward the worst case
+        assert max(o.tokens for o in outcomes) > BUDGET // 2
