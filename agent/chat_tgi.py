@@ -43,9 +43,10 @@ class TGIChatModel(BaseChatModel):
         return "andini-tgi"
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any):
-        from langchain_core.utils.function_calling import convert_to_openai_tool
+        from agent.backends import served_tools
 
-        formatted = [convert_to_openai_tool(t) for t in tools]
+        # TGI compiles its grammar from these schemas: bounded, every call closes within max_tokens
+        formatted = served_tools(tools, self.max_tokens, tool_choice)
         if tool_choice == "any":
             tool_choice = "required"
         elif isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required"):

@@ -35,6 +35,18 @@ def test_tool_call_round_trip(model_server, backend, args_as_object):
     assert sent["model"] == "my-lora"  # TGI routes to a --lora-adapters adapter by the model field
     assert sent["tools"][0]["function"]["name"] == "search_knowledge_base"
     assert sent["stream"] is True  # complete() streams to measure time to first token
+    # the server's grammar gets the bounded schema, so its calls close within max_tokens too
+    sent_args = sent["tools"][0]["function"]["parameters"]["properties"]
+    assert "pattern" in sent_args["query"] and "maximum" in sent_args["k"]
+
+
+@pytest.mark.parametrize("backend", ["tgi", "openai"])
+def test_a_required_call_that_cannot_fit_is_refused_before_any_request(model_server, backend):
+    from agent.bounds import BudgetError
+
+    with pytest.raises(BudgetError, match="make_plan.*budget of 40 tokens"):
+        complete(ASK, [plan_tool()], backend=backend, tool_choice="required", max_new_tokens=40)
+    assert model_server.requests == []
 
 
 @pytest.mark.parametrize("backend", ["tgi", "openai"])
