@@ -1,0 +1,111 @@
+"""Bounded grammars, measured: (1) the adversarial decoder over every tool schema in ../shared/data and
+the plan schema, (2) the real model on BFCL items and CoPlan goals at the default budget, with the
+grammar's cost in decode tokens/s against free decoding on the same prompts.
+
+    .venv/bin/python benchmarks/bench_grammar.py --adversary [--limit N]      # all schemas without --limit
+    .venv/bin/python benchmarks/bench_grammar.py --model [--bfcl 30] [--coplan 5] [--adapter DIR]
+
+The adversary is tests/adversary.py: it drives `LocalEngine.decode` (the local backend's loop and
+grammar) with logits that never close a string or object while the grammar allows otherwise, or with
+seeded random logits. "valid" means the output parses and validates against the original schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+BUDGET = 512
+
+
+def adversary_table(limit: int | None, seed: int) -> None:
+    from transformers import AutoTokenizer
+
+    from andini.models import model_dir
+    from tests import adversary
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir())
+    tools = list(adversary.corpus(DATA))
+    if limit:
+        tools = random.Random(seed).sample(tools[:-2], min(limit, len(tools) - 2)) + tools[-2:]
+    print(f"{len(tools)} schemas, budget {BUDGET} tokens\n")
+    print("| adversary | schemas | refused | closed in budget | parse + validate | max tokens | mean tokens | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind in ("open", "random"):
+        eng = adversary.engine(tokenizer, kind, seed=seed)
+        start = time.perf_counter()
+        outs = [adversary.run(eng, t, BUDGET, kind) for t in tools]
+        refused = [o for o in outs if o.error and o.error.startswith("refused")]
+        ran = [o for o in outs if o not in refused]
+        closed = sum(o.finished and o.tokens <= BUDGET for o in ran)
+        valid = sum(o.error is None for o in ran)
+        print(f"| {kind} | {len(outs)} | {len(refused)} | {closed}/{len(ran)} | {valid}/{len(ran)} | "
+              f"{max(o.tokens for o in ran)} | {statistics.mean(o.tokens for o in ran):.0f} | "
+              f"{time.perf_counter() - start:.0f} |")
+        for o in [o for o in outs if o.error][:5]:
+            print("   ", o)
+
+
+def model_table(n_bfcl: int, n_coplan: int, adapter: str | None, seed: int) -> None:
+    from agent.backends import complete
+    from finetune.readers import read_examples
+
+    items = []
+    for path in sorted((DATA / "bfcl").glob("BFCL_v4_*.json")):
+        items += [(path.stem, e) for e in read_examples(path, "bfcl")]
+    bfcl = random.Random(seed).sample(items, min(n_bfcl, len(items)))
+    goals = list(read_examples(DATA / "plans" / "coplan_planning_test.jsonl", "coplan"))
+    coplan = random.Random(seed).sample(goals, min(n_coplan, len(goals)))
+    rows = []
+    for label, examples, choice in (("BFCL", [e for _, e in bfcl], None), ("CoPlan", coplan, "required")):
+        if not examples:
+            continue
+        for constrained in (True, False):
+            outs = [complete(e.messages, e.tools, adapter=adapter, constrained=constrained,
+                             max_new_tokens=BUDGET, tool_choice=choice) for e in examples]
+            valid = sum(o.error is None for o in outs)
+            calls = sum(bool(o.calls) for o in outs)
+            tokens = sum(max(0, o.new_tokens - 1) for o in outs)
+            decode = sum(max(1e-9, o.latency_s - o.ttft_s) for o in outs)
+            rows.append((label, "grammar" if constrained else "free", len(outs), valid, calls, tokens / decode,
+                         [o.error for o in outs if o.error][:3]))
+    print(f"model {'adapter ' + adapter if adapter else 'SmolLM2-135M-Instruct (base)'}, budget {BUDGET} tokens\n")
+    print("| items | decoding | n | schema-valid | with a call | decode tok/s | grammar cost |")
+    print("|---|---|---|---|---|---|---|")
+    for i, (label, mode, n, valid, calls, rate, _) in enumerate(rows):
+        free = rows[i + 1][5] if mode == "grammar" else rate
+        cost = f"{(1 - rate / free) * 100:+.1f}%" if mode == "grammar" else ""
+        print(f"| {label} | {mode} | {n} | {valid}/{n} ({valid / n:.0%}) | {calls} | {rate:.1f} | {cost} |")
+    for label, mode, *_, errors in rows:
+        if errors:
+            print(f"    {label} {mode}: {json.dumps(errors)[:400]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--adversary", action="store_true", help="the adversarial decoder over the schemas")
+    parser.add_argument("--limit", type=int, help="a seeded sample of this many data schemas (plus the plans)")
+    parser.add_argument("--model", action="store_true", help="the real model on BFCL items and CoPlan goals")
+    parser.add_argument("--bfcl", type=int, default=30, help="BFCL items (seeded sample over all categories)")
+    parser.add_argument("--coplan", type=int, default=5, help="CoPlan goals (seeded sample)")
+    parser.add_argument("--adapter", help="a LoRA adapter folder on top of the base model")
+    parser.add_argument("--seed", type=int, default=14)
+    args = parser.parse_args()
+    if args.adversary:
+        adversary_table(args.limit, args.seed)
+    if args.model:
+        model_table(args.bfcl, args.coplan, args.adapter, args.seed)
+    if not (args.adversary or args.model):
+        parser.error("give --adversary and/or --model")
+
+
+if __name__ == "__main__":
+    main()
