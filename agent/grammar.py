@@ -150,6 +150,7 @@ class CallWatch:
         self.vocab, self.reserve = vocab, reserve
         self.open, self.close = _trigger(fmt).encode(), fmt.call_close.strip().encode()
         self.text = b""
+        self.pending: int | None = None
 
     def seen(self, token_id: int) -> None:
         self.text += self.vocab[token_id] if token_id < len(self.vocab) else b""
@@ -159,12 +160,19 @@ class CallWatch:
         return opened > (self.text.count(self.close) if self.close else 0)
 
     def may_open(self, tokens_left: int) -> bool:
-        """False when no call is open, the text ends with the start of the open tag, and a call could
-        no longer close inside the budget: generation then ends before the call begins."""
-        if tokens_left + 1 >= self.reserve or self.in_call():  # this token already holds the tag's first byte
+        """False when no call is open, the text ends with the start of the open tag, and the call it
+        starts could not close inside the budget: generation then ends before the call. The budget is
+        counted from the token where the tag began (`pending`: the tokens left after it)."""
+        if self.in_call():
+            self.pending = None
             return True
-        tail = self.text[-len(self.open):]
-        return not any(tail.endswith(self.open[:n]) for n in range(1, len(self.open) + 1))
+        started = any(self.text.endswith(self.open[:n]) for n in range(1, len(self.open) + 1))
+        if not started:
+            self.pending = None
+            return True
+        if self.pending is None:
+            self.pending = tokens_left
+        return self.pending + 1 >= self.reserve  # the tag's first token already holds one of its bytes
 
 
 class XGrammarConstraint:

@@ -30,6 +30,17 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(model_dir())
 
 
+@pytest.fixture(scope="module")
+def schemas() -> list[ToolSpec]:
+    """Every tool schema in ../shared/data, then the plan schemas (read once for the module)."""
+    from tests import adversary
+    from tests.conftest import SHARED_DATA
+
+    if not (SHARED_DATA / "bfcl").is_dir():
+        pytest.skip(f"BFCL not found under {SHARED_DATA} (set ANDINI_SHARED_DATA)")
+    return list(adversary.corpus(SHARED_DATA))
+
+
 def test_worst_case_is_the_longest_text_admitted():
     schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": string_pattern(0, 3)},
                                                "n": {"type": "integer", "minimum": -5, "maximum": 100},
@@ -85,13 +96,27 @@ def _sample(tools: list[ToolSpec]) -> list[ToolSpec]:
 
 
 @pytest.mark.parametrize("kind", ["open", "random"])
-def test_adversary_always_closes_parses_and_validates(tokenizer, shared_data, kind):
+def test_adversary_always_closes_parses_and_validates(tokenizer, schemas, kind):
     from tests import adversary
 
-    tools = list(adversary.corpus(shared_data))
+    tools = schemas
     eng = adversary.engine(tokenizer, kind, seed=14)
     outcomes = [adversary.run(eng, tool, BUDGET, kind) for tool in _sample(tools)]
     failed = [o for o in outcomes if o.error or not o.finished or o.tokens > BUDGET]
     assert not failed, failed[:5]
     if kind == "open":  # the adversary does push outputs toward the worst case
         assert max(o.tokens for o in outcomes) > BUDGET // 2
+
+
+@pytest.mark.parametrize("kind", ["open", "random"])
+def test_adversary_closes_at_the_tightest_budget(tokenizer, schemas, kind):
+    """A budget exactly the worst case: the call still closes, counted from the tag's first token."""
+    from agent.grammar import bounded_calls, call_reserve
+    from tests import adversary
+
+    tools = schemas
+    eng = adversary.engine(tokenizer, kind, seed=7)
+    for tool in random.Random(7).sample(tools[:-2], 6) + tools[-2:-1]:
+        tight = call_reserve(eng.fmt, bounded_calls(eng.fmt, [tool], BUDGET), BUDGET, 1)
+        outcome = adversary.run(eng, tool, tight, kind)
+        assert outcome.error is None and outcome.finished and outcome.tokens <= tight, outcome
