@@ -143,21 +143,30 @@ def bounded(schema: Any) -> Any:
 # ---------------------------------------------------------------- xgrammar
 
 class CallWatch:
-    """Knows, from the accepted tokens' bytes, whether a call is open: text after the call-open tag
-    and before its close. A call may only open while `reserve` tokens are left."""
+    """Knows, from the accepted tokens' bytes, whether a call is open: after the call-open tag and
+    before the call's closing text (`}` + newline + close tag, which no JSON string can hold, since
+    the grammar admits no raw newline in one). A call may only open while `reserve` tokens are left."""
 
     def __init__(self, vocab: Sequence[bytes], fmt: ChatFormat, reserve: int):
         self.vocab, self.reserve = vocab, reserve
-        self.open, self.close = _trigger(fmt).encode(), fmt.call_close.strip().encode()
-        self.text = b""
+        self.open = _trigger(fmt).encode()
+        self.close = call_suffix(fmt).encode() if fmt.call_close.strip() else b""
+        self.text, self.at, self.open_now = b"", 0, False
         self.pending: int | None = None
 
     def seen(self, token_id: int) -> None:
         self.text += self.vocab[token_id] if token_id < len(self.vocab) else b""
+        while True:  # walk the markers in order: open, close, open, ...
+            marker = self.close if self.open_now else self.open
+            if not marker:
+                return
+            found = self.text.find(marker, self.at)
+            if found < 0:
+                return
+            self.at, self.open_now = found + len(marker), not self.open_now
 
     def in_call(self) -> bool:
-        opened = self.text.count(self.open)
-        return opened > (self.text.count(self.close) if self.close else 0)
+        return self.open_now
 
     def may_open(self, tokens_left: int) -> bool:
         """False when no call is open, the text ends with the start of the open tag, and the call it
@@ -166,7 +175,8 @@ class CallWatch:
         if self.in_call():
             self.pending = None
             return True
-        started = any(self.text.endswith(self.open[:n]) for n in range(1, len(self.open) + 1))
+        tail = self.text[self.at:]
+        started = any(tail.endswith(self.open[:n]) for n in range(1, len(self.open) + 1))
         if not started:
             self.pending = None
             return True
