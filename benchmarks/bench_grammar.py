@@ -2,8 +2,11 @@
 the plan schema, (2) the real model on BFCL items and CoPlan goals at the default budget, with the
 grammar's cost in decode tokens/s against free decoding on the same prompts.
 
-    .venv/bin/python benchmarks/bench_grammar.py --adversary [--limit N]      # all schemas without --limit
+    .venv/bin/python benchmarks/bench_grammar.py --adversary [--limit N] [--shard I/N]  # all without --limit
     .venv/bin/python benchmarks/bench_grammar.py --model [--bfcl 30] [--coplan 5] [--adapter DIR]
+
+Free decoding (no grammar) is cut at `--free-tokens`: only its speed is compared, and an untuned
+model's free text can run to any limit.
 
 The adversary is tests/adversary.py: it drives `LocalEngine.decode` (the local backend's loop and
 grammar) with logits that never close a string or object while the grammar allows otherwise, or with
@@ -26,7 +29,7 @@ DATA = REPO.parent / "shared" / "data"
 BUDGET = 512
 
 
-def adversary_table(limit: int | None, seed: int) -> None:
+def adversary_table(limit: int | None, seed: int, shard: str) -> None:
     from transformers import AutoTokenizer
 
     from andini.models import model_dir
@@ -36,7 +39,9 @@ def adversary_table(limit: int | None, seed: int) -> None:
     tools = list(adversary.corpus(DATA))
     if limit:
         tools = random.Random(seed).sample(tools[:-2], min(limit, len(tools) - 2)) + tools[-2:]
-    print(f"{len(tools)} schemas, budget {BUDGET} tokens\n")
+    index, count = (int(x) for x in shard.split("/"))
+    tools = tools[index::count]
+    print(f"{len(tools)} schemas (shard {shard}), budget {BUDGET} tokens\n")
     print("| adversary | schemas | refused | closed in budget | parse + validate | max tokens | mean tokens | s |")
     print("|---|---|---|---|---|---|---|---|")
     for kind in ("open", "random"):
@@ -54,7 +59,7 @@ def adversary_table(limit: int | None, seed: int) -> None:
             print("   ", o)
 
 
-def model_table(n_bfcl: int, n_coplan: int, adapter: str | None, seed: int) -> None:
+def model_table(n_bfcl: int, n_coplan: int, adapter: str | None, seed: int, free_tokens: int) -> None:
     from agent.backends import complete
     from finetune.readers import read_examples
 
@@ -70,7 +75,8 @@ def model_table(n_bfcl: int, n_coplan: int, adapter: str | None, seed: int) -> N
             continue
         for constrained in (True, False):
             outs = [complete(e.messages, e.tools, adapter=adapter, constrained=constrained,
-                             max_new_tokens=BUDGET, tool_choice=choice) for e in examples]
+                             max_new_tokens=BUDGET if constrained else free_tokens, tool_choice=choice)
+                    for e in examples]
             valid = sum(o.error is None for o in outs)
             calls = sum(bool(o.calls) for o in outs)
             tokens = sum(max(0, o.new_tokens - 1) for o in outs)
@@ -97,12 +103,15 @@ def main() -> None:
     parser.add_argument("--bfcl", type=int, default=30, help="BFCL items (seeded sample over all categories)")
     parser.add_argument("--coplan", type=int, default=5, help="CoPlan goals (seeded sample)")
     parser.add_argument("--adapter", help="a LoRA adapter folder on top of the base model")
+    parser.add_argument("--shard", default="0/1", help="I/N: every Nth schema from the Ith (to split a long run)")
+    parser.add_argument("--free-tokens", type=int, default=64,
+                        help="token limit of the free-decoding runs (only their speed is compared)")
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
     if args.adversary:
-        adversary_table(args.limit, args.seed)
+        adversary_table(args.limit, args.seed, args.shard)
     if args.model:
-        model_table(args.bfcl, args.coplan, args.adapter, args.seed)
+        model_table(args.bfcl, args.coplan, args.adapter, args.seed, args.free_tokens)
     if not (args.adversary or args.model):
         parser.error("give --adversary and/or --model")
 
