@@ -88,36 +88,11 @@ def _build_tgi(s: Settings, o: dict[str, Any]) -> Any:
                         max_tokens=o.get("max_new_tokens") or s.max_new_tokens, timeout=s.request_timeout)
 
 
-def served_tools(tools: Sequence[Any], budget: int, tool_choice: Any = None) -> list[dict[str, Any]]:
-    """Tools as a server is sent them (OpenAI `tools` form): each schema bounded, as the local grammar
-    bounds it (agent/bounds.py), so the server's own grammar (TGI's `tools`, vLLM/SGLang's guided
-    decoding) also closes every call inside `budget` tokens. The server's tokenizer is unknown here:
-    one byte a token, the least a byte-level BPE token carries. A required call that cannot fit is a
-    BudgetError before any request; otherwise an unfitting tool is sent as it is. Replies are still
-    validated against the original schemas (`andini.calls`)."""
-    from langchain_core.utils.function_calling import convert_to_openai_tool
-
-    from agent.bounds import BudgetError, bound_schema
-
-    required = tool_choice not in (None, "auto", "none", False)
-    out = []
-    for tool in tools:
-        spec = ToolSpec.from_openai(tool.openai() if isinstance(tool, ToolSpec) else convert_to_openai_tool(tool))
-        frame = len(f'{{"name": "{spec.name}", "arguments": }}')
-        try:
-            bounded = bound_schema({"type": "object", **spec.parameters}, budget, name=f"tool '{spec.name}'",
-                                   overhead_bytes=frame).schema
-        except BudgetError:
-            if required:
-                raise
-            bounded = spec.parameters
-        out.append(ToolSpec(name=spec.name, description=spec.description, parameters=bounded).openai())
-    return out
-
-
 def _openai_chat() -> type:
-    """ChatOpenAI whose bind_tools sends bounded schemas (`served_tools`)."""
+    """ChatOpenAI whose bind_tools sends bounded schemas (`agent.bounds.served_tools`)."""
     from langchain_openai import ChatOpenAI
+
+    from agent.bounds import served_tools
 
     class BoundedChatOpenAI(ChatOpenAI):
         def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any):

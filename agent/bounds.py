@@ -116,6 +116,33 @@ def bound_schema(schema: Any, budget_tokens: int, token_bytes: int = 1, *, name:
                                                       "fewer or smaller tools")
 
 
+def served_tools(tools: Sequence[Any], budget: int, tool_choice: Any = None) -> list[dict[str, Any]]:
+    """Tools as a server is sent them (OpenAI `tools` form): each schema bounded, as the local grammar
+    bounds it (agent/bounds.py), so the server's own grammar (TGI's `tools`, vLLM/SGLang's guided
+    decoding) also closes every call inside `budget` tokens. The server's tokenizer is unknown here:
+    one byte a token, the least a byte-level BPE token carries. A required call that cannot fit is a
+    BudgetError before any request; otherwise an unfitting tool is sent as it is. Replies are still
+    validated against the original schemas (`andini.calls`)."""
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from andini.schema import ToolSpec
+
+    required = tool_choice not in (None, "auto", "none", False)
+    out = []
+    for tool in tools:
+        spec = ToolSpec.from_openai(tool.openai() if isinstance(tool, ToolSpec) else convert_to_openai_tool(tool))
+        frame = len(f'{{"name": "{spec.name}", "arguments": }}')
+        try:
+            bounded = bound_schema({"type": "object", **spec.parameters}, budget, name=f"tool '{spec.name}'",
+                                   overhead_bytes=frame).schema
+        except BudgetError:
+            if required:
+                raise
+            bounded = spec.parameters
+        out.append(ToolSpec(name=spec.name, description=spec.description, parameters=bounded).openai())
+    return out
+
+
 # ---------------------------------------------------------------- making a schema bounded
 
 _KEEP = ("description", "default", "title")

@@ -43,7 +43,7 @@ class TGIChatModel(BaseChatModel):
         return "andini-tgi"
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any):
-        from agent.backends import served_tools
+        from agent.bounds import served_tools
 
         # TGI compiles its grammar from these schemas: bounded, every call closes within max_tokens
         formatted = served_tools(tools, self.max_tokens, tool_choice)
