@@ -110,24 +110,23 @@ MAKE_PLAN = "make_plan"
 PLAN_DESCRIPTION = "Write a step-by-step plan for the goal. The plan is validated and saved."
 
 
-def plan_tool(tools: Sequence[ToolSpec] | None = None) -> ToolSpec:
+def plan_tool(tools: Sequence[ToolSpec] = ()) -> ToolSpec:
     """The `make_plan` tool: the one definition the agent offers, the data builder trains on, the grammar
     compiles and eval scores. Its parameters are the `Plan` schema in served form (see `served_schema`),
     so the text a model is trained on is the text every backend is sent.
 
-    With `tools` (those offered beside it in a turn), a step's `tool_call` is specialised to them: its
-    `name` is one of theirs and its `arguments` follow that tool's schema (a union keyed by the name),
-    so a plan can only call real tools; with none offered, steps carry no tool call. A call validates
-    against this schema only if it is also a valid `ToolCall`, so `Plan` still reads it."""
+    `tools` are those offered beside it in a turn: a step's `tool_call` names one of them and its
+    `arguments` follow that tool's schema (a union keyed by the name), so a plan can only call real
+    tools; with none offered (the default, and how plan examples are trained), steps carry no tool call.
+    A call valid here is also a valid `ToolCall`, so `Plan` still reads it."""
     parameters = served_schema(Plan.model_json_schema())
-    if tools is not None:
-        step = parameters["properties"]["steps"]["items"]
-        callable_tools = [t for t in tools if t.name != MAKE_PLAN]  # a step does not plan again
-        if callable_tools:
-            call = step["properties"]["tool_call"]
-            call["anyOf"] = [tool_call_schema(t) for t in callable_tools] + [{"type": "null"}]
-        else:
-            del step["properties"]["tool_call"]
+    step = parameters["properties"]["steps"]["items"]
+    callable_tools = [t for t in tools if t.name != MAKE_PLAN]  # a step does not plan again
+    if callable_tools:
+        call = step["properties"]["tool_call"]
+        call["anyOf"] = [tool_call_schema(t) for t in callable_tools] + [{"type": "null"}]
+    else:
+        del step["properties"]["tool_call"]
     return ToolSpec(name=MAKE_PLAN, description=PLAN_DESCRIPTION, parameters=parameters)
 
 

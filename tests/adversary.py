@@ -94,8 +94,8 @@ def run(eng: Any, tool: ToolSpec, budget: int, kind: str) -> Outcome:
 
 
 def corpus(data: Path) -> Iterator[ToolSpec]:
-    """Each distinct tool schema in BFCL and Seal-Tools, then the plan schema (plain, and specialised
-    to the agent's built-in tools)."""
+    """Each distinct tool schema in BFCL and Seal-Tools, then the plan schema (offered alone, and
+    specialised to the agent's built-in tools)."""
     from agent.tools import ToolContext, builtin_tools
     from agent.validate import tool_specs
     from finetune.readers import read_examples, seal_tools

@@ -59,13 +59,13 @@ def test_free_form_objects_are_bounded_keys_values_and_count():
 
 def test_budget_refused_naming_schema_and_budget():
     with pytest.raises(BudgetError, match=r"make_plan cannot fit a budget of 40 tokens") as info:
-        bound_schema(plan_tool().parameters, 40, name="make_plan")
+        bound_schema(plan_tool().parameters, 40, name="make_plan", overhead_bytes=62)
     assert "raise max_new_tokens to at least" in str(info.value)
 
 
 def test_plans_keep_several_steps_at_the_default_budget():
     """Strings and arrays are budgeted apart, so a plan is not cut to one step."""
-    bounded = bound_schema(plan_tool([]).parameters, BUDGET, name="make_plan", overhead_bytes=62)
+    bounded = bound_schema(plan_tool().parameters, BUDGET, name="make_plan", overhead_bytes=62)
     assert bounded.schema["properties"]["steps"]["maxItems"] >= 3 and bounded.string_chars >= 12
 
 
@@ -85,7 +85,7 @@ def test_plan_steps_call_only_offered_tools():
     for wrong in ({"name": "delete_all", "arguments": {}}, {"name": "create_task", "arguments": {}}):
         bad = {"goal": "g", "steps": [{"title": "t", "tool_call": wrong}]}
         assert call_problems(ToolCall(name="make_plan", arguments=bad), [spec])
-    assert "tool_call" not in plan_tool([]).parameters["properties"]["steps"]["items"]["properties"]
+    assert "tool_call" not in plan_tool().parameters["properties"]["steps"]["items"]["properties"]
 
 
 def _sample(tools: list[ToolSpec]) -> list[ToolSpec]:
