@@ -70,14 +70,16 @@ def model_table(n_bfcl: int, n_coplan: int, adapter: str | None, seed: int, free
     goals = list(read_examples(DATA / "plans" / "coplan_planning_test.jsonl", "coplan"))
     coplan = random.Random(seed).sample(goals, min(n_coplan, len(goals)))
     rows = []
-    for label, examples, choice in (("BFCL", [e for _, e in bfcl], None), ("CoPlan", coplan, "required")):
+    # a call is required (BFCL's irrelevance items left out): the rate is of calls, not of prose
+    relevant = [e for c, e in bfcl if "irrelevance" not in c]
+    for label, examples, choice in (("BFCL", relevant, "required"), ("CoPlan", coplan, "required")):
         if not examples:
             continue
         for constrained in (True, False):
             outs = [complete(e.messages, e.tools, adapter=adapter, constrained=constrained,
                              max_new_tokens=BUDGET if constrained else free_tokens, tool_choice=choice)
                     for e in examples]
-            valid = sum(o.error is None for o in outs)
+            valid = sum(o.error is None and bool(o.calls) for o in outs)  # a required call, and it validates
             calls = sum(bool(o.calls) for o in outs)
             tokens = sum(max(0, o.new_tokens - 1) for o in outs)
             decode = sum(max(1e-9, o.latency_s - o.ttft_s) for o in outs)
