@@ -18,7 +18,7 @@ from agent.bounds import BudgetError, bound_schema, string_pattern, worst_case_b
 from andini.schema import Plan, ToolSpec, plan_tool
 
 BUDGET = 512  # Settings.max_new_tokens' default
-SAMPLE = 24
+SAMPLE = 16
 
 
 @pytest.fixture(scope="module")
