@@ -251,8 +251,10 @@ def _is_structured(node: Any) -> bool:
 
 
 def _object(node: dict, chars: int, items: int, depth: int) -> dict:
-    props = node.get("properties") or {}
+    props = dict(node.get("properties") or {})
     extra = node.get("additionalProperties", not props)
+    if extra is not False:  # a required name the schema does not describe: any value, but present
+        props.update({k: {} for k in node.get("required", []) if k not in props})
     out: dict[str, Any] = {"type": "object", **_kept(node)}
     if props:
         out["properties"] = {k: _bound(v, chars, items, depth) for k, v in props.items()}

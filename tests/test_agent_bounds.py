@@ -57,6 +57,13 @@ def test_free_form_objects_are_bounded_keys_values_and_count():
     assert worst_case_bytes(bounded) <= 200
 
 
+def test_required_names_of_a_free_form_object_are_generated():
+    """BFCL's waste_calculation.calculate: `required` keys on an object that declares no properties."""
+    bounded = bound_schema({"type": "object", "required": ["adults", "children"]}, 200).schema
+    assert list(bounded["properties"]) == ["adults", "children"] and bounded["required"] == ["adults", "children"]
+    assert bounded["maxProperties"] >= 2
+
+
 def test_budget_refused_naming_schema_and_budget():
     with pytest.raises(BudgetError, match=r"make_plan cannot fit a budget of 40 tokens") as info:
         bound_schema(plan_tool().parameters, 40, name="make_plan", overhead_bytes=62)
