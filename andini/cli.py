@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AndiniError as exc:
-        from andini.settings import get_settings
+        from andini.settings import SettingsError, get_settings
 
-        if get_settings().debug:
+        if not isinstance(exc, SettingsError) and get_settings().debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1

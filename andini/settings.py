@@ -10,14 +10,17 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from andini.errors import AndiniError
 
 #: The model backends; agent.backends.BACKENDS holds what each can do (a test keeps the two equal).
 BackendName = Literal["local", "tgi", "openai"]
@@ -82,6 +85,29 @@ class Settings(BaseSettings):
                                 description="Requests allowed per client address, in `limits` notation ('120/minute', '10/second').")
     ui_port: int = Field(8501, description="Port of `andini ui`.")
 
+    @field_validator("chroma_url", "tgi_url", "openai_url")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        # Checked here, at start-up, so a typo is not reported later as "nothing answers at ...".
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL with a host, e.g. http://127.0.0.1:8000")
+        try:
+            parts.port  # noqa: B018 - reading it checks it
+        except ValueError as exc:
+            raise ValueError(f"bad port ({exc})") from None
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _header_safe_token(cls, value: str | None) -> str | None:
+        # A token with a space, a newline or a non-ASCII character can never match an Authorization header.
+        if value and not all("!" <= ch <= "~" for ch in value):
+            raise ValueError("must be visible ASCII without spaces (it is sent in the Authorization header)")
+        return value
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
@@ -95,7 +121,32 @@ class Settings(BaseSettings):
         return p
 
 
+SECRET_FIELDS = frozenset({"api_token", "openai_api_key"})
+
+
+class SettingsError(AndiniError):
+    """A setting that does not validate, named as the person set it (the environment variable)."""
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError) -> SettingsError:
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            # Secrets are named, never shown: this message goes to logs.
+            hidden = error["type"] == "missing" or field in SECRET_FIELDS
+            shown = "" if hidden else f"={error.get('input')!r}"
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"ANDINI_{field.upper()}{shown}: {message}")
+        return cls("Bad setting: " + "; ".join(lines),
+                   hint=f"fix the environment variable, or the key in {_config_file()} "
+                        "(docs/settings.md lists every setting)")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings. Tests that change the environment call `get_settings.cache_clear()`."""
-    return Settings()
+    """The process-wide settings, or a SettingsError naming each bad one. Tests that change the
+    environment call `get_settings.cache_clear()`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError.from_validation(exc) from None
