@@ -1,0 +1,61 @@
+"""A process killed (SIGKILL: no cleanup, no rollback of its own) in the middle of turning a plan into
+tasks leaves nothing half-written in the real SQLite file: the next process sees the plan and no task
+of it, and can do the conversion whole (issue 12, part 4: the app container killed during plan → tasks)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+from agent.plans import PlanStore
+from agent.tasks import TaskStore
+from tests.conftest import REPO
+
+STEPS = 6
+KILL_AT = 4  # the kill lands while the 4th step's INSERT starts, three already written in the transaction
+
+# Run in a child: SQLite's trace hook fires as each statement starts, so the kill falls inside the
+# transaction of PlanStore.to_tasks, after some of its INSERTs and before its COMMIT.
+CHILD = textwrap.dedent(f"""
+    import os, signal, sys
+    from agent import storage
+    from agent.plans import PlanStore
+
+    store = PlanStore(sys.argv[1])
+    inserts = 0
+
+    def trace(sql):
+        global inserts
+        if sql.lstrip().upper().startswith("INSERT INTO TASKS"):
+            inserts += 1
+            if inserts == {KILL_AT}:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    storage.connect(store.path).set_trace_callback(trace)
+    store.to_tasks(int(sys.argv[2]))
+    print("not killed")
+""")
+
+
+def test_a_kill_during_plan_to_tasks_leaves_no_half_written_tasks(andini_home):
+    db_path = andini_home / "agent.db"
+    plans = PlanStore(db_path)
+    plan_id = plans.save({"goal": "Release v2", "steps": [{"title": f"Step {i}"} for i in range(1, STEPS + 1)]})
+    unrelated = TaskStore(db_path).create("Water the plants")
+
+    done = subprocess.run([sys.executable, "-c", CHILD, str(db_path), str(plan_id)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, (done.returncode, done.stdout, done.stderr)
+
+    from agent import storage
+
+    storage.close_all()  # read the file as a fresh process would
+    tasks = TaskStore(db_path)
+    assert [t.title for t in tasks.list()] == [unrelated.title]
+    assert plans.get(plan_id).goal == "Release v2"
+
+    made = plans.to_tasks(plan_id)
+    assert [t.title for t in made] == [f"Step {i}" for i in range(1, STEPS + 1)]
+    assert {t.plan_id for t in made} == {plan_id}
