@@ -4,9 +4,11 @@
 # so Docker's restart policy and health checks see a failure instead of a half-working container.
 set -uo pipefail
 
-andini serve --host 0.0.0.0 --port "${ANDINI_API_PORT:-8001}" &
+# Both bind ANDINI_API_HOST: 0.0.0.0 in the image, 127.0.0.1 on the host network (docker-compose.ci.yml).
+host=${ANDINI_API_HOST:-0.0.0.0}
+andini serve --host "$host" --port "${ANDINI_API_PORT:-8001}" &
 api=$!
-andini ui --host 0.0.0.0 --port "${ANDINI_UI_PORT:-8501}" &
+andini ui --host "$host" --port "${ANDINI_UI_PORT:-8501}" &
 ui=$!
 trap 'kill -TERM "$api" "$ui" 2>/dev/null' TERM INT
 
