@@ -201,14 +201,7 @@ def test_stored_plan_turns_into_tasks(monkeypatch):
     assert sorted(t.title for t in TaskStore().list() if t.plan_id == plan_id) == ["Tag", "Test"]
 
 
-SERVICE = """type: object
-properties:
-  name: {type: string, maxLength: 40}
-  port: {type: integer, minimum: 1, maximum: 65535}
-  protocol: {enum: [http, https, grpc]}
-required: [name, port, protocol]
-additionalProperties: false
-"""
+from ui.app.views.generate import EXAMPLE as SERVICE  # noqa: E402 - the page's own example schema
 
 
 def _generate_page(monkeypatch, schema: str, intent: str, yaml: bool = False, search: bool = False):
