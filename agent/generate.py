@@ -193,8 +193,7 @@ def _local_reply(doc: DocSchema, allow_decline: bool, opts: dict[str, Any]) -> R
     def reply(messages: list[Message]) -> str:
         constraint = XGrammarConstraint(compiled, engine.vocab_size)
         ids = engine.prompt_ids(messages, [])
-        with engine.lock:
-            gen = engine.decode(ids, constraint, opts["max_new_tokens"], settings.temperature, None)
+        gen = engine.decode(ids, constraint, opts["max_new_tokens"], settings.temperature, None)
         return gen.text if gen.finished else gen.text + "  [cut off at max_new_tokens]"
 
     return reply

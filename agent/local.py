@@ -45,6 +45,13 @@ class LocalEngine:
     stop_ids: list[int] = field(default_factory=list)
     grammars: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Requests decoded together at most (see `decode`); more wait for the next batch.
+    max_batch: int = 32
+    pending: list[_Request] = field(default_factory=list)
+    pending_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Threads inside `generate` (for `_gather`), and how long a batch waits for their prompts.
+    callers: int = 0
+    gather_s: float = 0.05
 
     @property
     def vocab_size(self) -> int:
@@ -67,54 +74,144 @@ class LocalEngine:
                  library: str = DEFAULT_GRAMMAR_LIBRARY) -> Generation:
         """One assistant turn. With `constrained`, tool calls follow the tools' schemas, bounded to
         close within `max_new_tokens` (agent/bounds.py; BudgetError before generating when they cannot)."""
-        constraint = None
-        if constrained and tools:
-            constraint = self.grammar_factory(library).constraint(self.fmt, tools, require_call, max_new_tokens)
-        input_ids = self.prompt_ids(messages, tools)
-        with self.lock:  # one generation at a time per loaded model (the UI may call from threads)
-            return self.decode(input_ids, constraint, max_new_tokens, temperature, on_token)
+        with self.pending_lock:
+            self.callers += 1  # announced before the grammar compiles, so a batch waits for this prompt
+        try:
+            constraint = None
+            if constrained and tools:
+                constraint = self.grammar_factory(library).constraint(self.fmt, tools, require_call, max_new_tokens)
+            return self.decode(self.prompt_ids(messages, tools), constraint, max_new_tokens, temperature, on_token)
+        finally:
+            with self.pending_lock:
+                self.callers -= 1
 
     def decode(self, input_ids: Any, constraint: Any, max_new_tokens: int, temperature: float,
                on_token: Callable[[str], None] | None) -> Generation:
+        """Decode one prompt. Calls from several threads at once are decoded together as one batch
+        (up to `max_batch`): whichever caller holds the model decodes everything waiting, so a batch
+        needs no scheduler thread, and a lone caller decodes alone, exactly as before."""
+        request = _Request(input_ids, constraint, max_new_tokens, temperature, on_token, time.perf_counter())
+        with self.pending_lock:
+            self.pending.append(request)
+        while request.result is None:
+            with self.lock:  # one decode at a time per loaded model
+                self._gather()
+                with self.pending_lock:
+                    batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
+                if batch:
+                    for req, gen in zip(batch, self.decode_batch(batch), strict=True):
+                        req.result = gen
+        return request.result
+
+    def _gather(self) -> None:
+        """Wait briefly until every caller inside `generate` has its prompt queued (or the batch is full)."""
+        deadline = time.perf_counter() + self.gather_s
+        while time.perf_counter() < deadline:
+            with self.pending_lock:
+                if len(self.pending) >= min(max(self.callers, 1), self.max_batch):
+                    return
+            time.sleep(0.001)
+
+    def decode_batch(self, batch: list[_Request]) -> list[Generation]:
+        """Greedy or sampled decoding of several prompts at once, each with its own grammar, budget and
+        stop. Prompts are padded on the left so every row's next token sits in the last column."""
         import torch
 
-        start = time.perf_counter()
-        ttft, cache, ids, shown, finished = 0.0, None, [], "", False
-        step_input = input_ids.to(self.model.device)
+        device = self.model.device
+        width = max(int(r.input_ids.shape[1]) for r in batch)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, r in enumerate(batch):
+            n = int(r.input_ids.shape[1])
+            ids[row, width - n:] = r.input_ids[0]
+            mask[row, width - n:] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        padded = bool((mask == 0).any())
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        states = [_State() for _ in batch]
+        cache, step_input = None, ids
+        limit = max(r.max_new_tokens for r in batch)
         with torch.inference_mode():
-            for step in range(max_new_tokens):
-                out = self.model(input_ids=step_input, cache=cache, use_cache=True, logits_to_keep=1)
+            for step in range(limit):
+                extra = {"attention_mask": mask, "position_ids": positions} if padded else {}
+                out = self.model(input_ids=step_input, cache=cache, use_cache=True, logits_to_keep=1, **extra)
                 cache = out.cache
                 logits = out.logits[:, -1, :].float()
-                if constraint is not None:
-                    constraint.mask(logits)
-                token = _sample(logits, temperature)
-                if not ttft:
-                    ttft = time.perf_counter() - start
-                if constraint is not None:
-                    constraint.accept(token)
-                if token in self.stop_ids:
-                    finished = True
+                next_tokens = []
+                for row, (r, st) in enumerate(zip(batch, states, strict=True)):
+                    if st.done:
+                        next_tokens.append(pad)
+                        continue
+                    st.step(self, r, logits[row:row + 1], step)
+                    next_tokens.append(st.ids[-1] if st.ids and not st.done else pad)
+                if all(st.done for st in states):
                     break
-                if constraint is not None and not constraint.may_open(max_new_tokens - step - 1):
-                    finished = True  # a call starting here could not close in the budget: end before it
-                    break
-                ids.append(token)
-                if on_token is not None:
-                    text = self.tokenizer.decode(ids, skip_special_tokens=False)
-                    if len(text) > len(shown) and not text.endswith("\ufffd"):
-                        on_token(text[len(shown):])
-                        shown = text
-                if constraint is not None and constraint.done():
-                    finished = True
-                    break
-                step_input = torch.tensor([[token]], device=self.model.device)
-        text = self.tokenizer.decode(ids, skip_special_tokens=False)
-        if on_token is not None and len(text) > len(shown):
-            on_token(text[len(shown):])
-        return Generation(text=text, new_tokens=len(ids), ttft_s=ttft,
-                          latency_s=time.perf_counter() - start, finished=finished,
-                          prompt_tokens=int(input_ids.shape[1]))
+                step_input = torch.tensor(next_tokens, device=device).unsqueeze(-1)
+                if padded:
+                    mask = torch.cat([mask, torch.ones((len(batch), 1), dtype=mask.dtype, device=device)], -1)
+                    positions = positions[:, -1:] + 1
+        now = time.perf_counter()
+        results = []
+        for r, st in zip(batch, states, strict=True):
+            text = self.tokenizer.decode(st.ids, skip_special_tokens=False)
+            if r.on_token is not None and len(text) > len(st.shown):
+                r.on_token(text[len(st.shown):])
+            results.append(Generation(text=text, new_tokens=len(st.ids), ttft_s=st.ttft - r.start if st.ttft else 0.0,
+                                      latency_s=now - r.start, finished=st.finished,
+                                      prompt_tokens=int(r.input_ids.shape[1])))
+        return results
+
+
+@dataclass
+class _Request:
+    input_ids: Any
+    constraint: Any
+    max_new_tokens: int
+    temperature: float
+    on_token: Callable[[str], None] | None
+    start: float
+    result: Generation | None = None
+
+
+@dataclass
+class _State:
+    """One row of a batch while it decodes."""
+
+    ids: list[int] = field(default_factory=list)
+    shown: str = ""
+    ttft: float = 0.0
+    finished: bool = False
+    done: bool = False
+
+    def step(self, engine: LocalEngine, r: _Request, logits: Any, step: int) -> None:
+        """Choose this row's next token: mask, sample, accept; then the stop, budget and grammar tests."""
+        if step >= r.max_new_tokens:
+            self.done = True  # cut off at its own budget
+            return
+        if r.constraint is not None:
+            r.constraint.mask(logits)
+        token = _sample(logits, r.temperature)
+        if not self.ttft:
+            self.ttft = time.perf_counter()
+        if r.constraint is not None:
+            r.constraint.accept(token)
+        if token in engine.stop_ids:
+            self.finished = self.done = True
+            return
+        if r.constraint is not None and not r.constraint.may_open(r.max_new_tokens - step - 1):
+            self.finished = self.done = True  # a call starting here could not close in the budget: end before it
+            return
+        self.ids.append(token)
+        if r.on_token is not None:
+            text = engine.tokenizer.decode(self.ids, skip_special_tokens=False)
+            if len(text) > len(self.shown) and not text.endswith("\ufffd"):
+                r.on_token(text[len(self.shown):])
+                self.shown = text
+        if r.constraint is not None and r.constraint.done():
+            self.finished = self.done = True
+        elif step + 1 >= r.max_new_tokens:
+            self.done = True
 
 
 def _sample(logits: Any, temperature: float) -> int:
@@ -124,6 +221,12 @@ def _sample(logits: Any, temperature: float) -> int:
         return int(torch.argmax(logits, dim=-1)[0])
     probs = torch.softmax(logits / temperature, dim=-1)
     return int(torch.multinomial(probs, 1)[0, 0])
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 _ENGINES: dict[tuple[str | None, str | None], LocalEngine] = {}
@@ -138,6 +241,10 @@ def get_engine(model: str | None = None, adapter: str | None = None) -> LocalEng
             from andini.models import DEFAULT_MODEL, load_model
 
             loaded, tokenizer = load_model(model, adapter=adapter)
+            if adapter:  # folded into the weights: the same model, without LoRA's extra matmuls per token
+                loaded = loaded.merge_and_unload()
+            if _cuda():
+                loaded = loaded.to("cuda")
             name = model or DEFAULT_MODEL
             fmt = get_format(detect_format(model))
             stop_ids = {tokenizer.eos_token_id}

@@ -21,6 +21,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-constrained", dest="constrained", action="store_false",
                        help="free decoding: no grammar from the tool schemas (local backend)")
     group.add_argument("--max-new-tokens", type=int, help="generation limit per item (default: settings)")
+    group.add_argument("--batch", type=int, default=1,
+                       help="items asked at once: one decoding batch locally, concurrent requests to a server")
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +114,7 @@ def _progress(index: int, total: int, record: dict[str, Any]) -> None:
 
 def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"backend": args.backend, "model": args.model, "adapter": args.adapter, "constrained": args.constrained,
-            "limit": args.limit, "max_new_tokens": args.max_new_tokens, "name": args.name}
+            "limit": args.limit, "max_new_tokens": args.max_new_tokens, "name": args.name, "batch": args.batch}
 
 
 def _toolcalls(args: argparse.Namespace) -> int:

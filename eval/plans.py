@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 
 from andini.errors import InputError
 from andini.schema import Example, Plan
-from eval.runs import ModelRunConfig, RunWriter, new_run_dir, timing_summary
+from eval.runs import ModelRunConfig, RunWriter, map_in_order, new_run_dir, timing_summary
 from finetune.data import plan_heldout_path
 
 
@@ -109,6 +109,21 @@ def read_plan_examples(path: Path) -> list[Example]:
     return examples
 
 
+def ask_plan(config: PlansConfig, example: Example, complete: Callable[..., Any]) -> dict[str, Any]:
+    """One plan request and its scored record. The prompt is the one a plan example is trained on:
+    the request, with `make_plan` offered."""
+    messages = example.messages
+    completion = complete(messages, example.tools, backend=config.backend, model=config.model,
+                          adapter=config.adapter, constrained=config.constrained,
+                          max_new_tokens=config.max_new_tokens, tool_choice=config.tool_choice)
+    return {"id": example.id, "category": "coplan", "goal": example.meta.get("goal"),
+            "messages": [m.model_dump(exclude_defaults=True) for m in messages],
+            "raw_output": completion.text, "calls": [c.model_dump() for c in completion.calls],
+            "parse_error": completion.error, "latency_s": round(completion.latency_s, 4),
+            "new_tokens": completion.new_tokens,
+            **score_plan(example, list(completion.calls), completion.content, completion.error)}
+
+
 def run_plans(config: PlansConfig, out: Path | None = None, complete: Callable[..., Any] | None = None,
               progress: Callable[[int, int, dict], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Generate a plan per goal, score it, write the run folder; returns (folder, summary)."""
@@ -121,18 +136,8 @@ def run_plans(config: PlansConfig, out: Path | None = None, complete: Callable[.
                          "items": len(examples)})
     records = []
     try:
-        for index, example in enumerate(examples, start=1):
-            # The prompt a plan example is trained on: the request, with `make_plan` offered.
-            messages = example.messages
-            completion = complete(messages, example.tools, backend=config.backend, model=config.model,
-                                  adapter=config.adapter, constrained=config.constrained,
-                                  max_new_tokens=config.max_new_tokens, tool_choice=config.tool_choice)
-            record = {"id": example.id, "category": "coplan", "goal": example.meta.get("goal"),
-                      "messages": [m.model_dump(exclude_defaults=True) for m in messages],
-                      "raw_output": completion.text, "calls": [c.model_dump() for c in completion.calls],
-                      "parse_error": completion.error, "latency_s": round(completion.latency_s, 4),
-                      "new_tokens": completion.new_tokens,
-                      **score_plan(example, list(completion.calls), completion.content, completion.error)}
+        for index, record in enumerate(map_in_order(lambda ex: ask_plan(config, ex, complete), examples,
+                                                    config.batch), start=1):
             writer.add_item(record)
             records.append(record)
             if progress:

@@ -14,14 +14,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from andini.settings import BackendName
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ModelRunConfig(BaseModel):
@@ -36,6 +39,9 @@ class ModelRunConfig(BaseModel):
     limit: int | None = Field(None, ge=1, description="At most this many items (per category), the first ones.")
     max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per item; unset means settings.")
     name: str | None = Field(None, description="A label for the run; defaults to model, adapter and options.")
+    batch: int = Field(1, ge=1, le=256, description="Items asked at once: the local backend decodes them as one "
+                                                     "batch, a server gets concurrent requests. Latencies are "
+                                                     "then per batch, not per item.")
 
     def label(self, *suffixes: str) -> str:
         if self.name:
@@ -138,3 +144,15 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def map_in_order(fn: Callable[[T], R], items: list[T], batch: int) -> Iterator[R]:
+    """`fn` over `items`, up to `batch` at once (threads: the local engine batches concurrent calls),
+    results in the items' order."""
+    if batch <= 1:
+        yield from map(fn, items)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(batch) as pool:
+        yield from pool.map(fn, items)

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from andini.errors import InputError
 from andini.schema import Example, ToolCall
-from eval.runs import ModelRunConfig, RunWriter, new_run_dir, timing_summary, wilson_interval
+from eval.runs import ModelRunConfig, RunWriter, map_in_order, new_run_dir, timing_summary, wilson_interval
 
 FORMATS = ("bfcl", "seal", "nestful", "andini")
 # The leaderboard's order; other BFCL categories found in a folder follow alphabetically.
@@ -279,8 +279,8 @@ def run_toolcalls(config: ToolcallsConfig, out: Path | None = None, complete: Ca
                          "resolved": _resolved_settings(config), "items": len(items)})
     records = []
     try:
-        for index, item in enumerate(items, start=1):
-            record = ask(config, item, complete)
+        asked = map_in_order(lambda item: ask(config, item, complete), items, config.batch)
+        for index, record in enumerate(asked, start=1):
             writer.add_item(record)
             records.append(record)
             if progress:
