@@ -82,13 +82,23 @@ def best_cpu_dtype() -> Any:
     return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
 
 
+def configured_dtype() -> Any:
+    """The `local_dtype` setting as a torch dtype ('auto': `best_cpu_dtype`)."""
+    import torch
+
+    from andini.settings import get_settings
+
+    name = get_settings().local_dtype
+    return best_cpu_dtype() if name == "auto" else getattr(torch, name)
+
+
 def load_model(name: str | None = None, dtype: Any = None, adapter: str | None = None):
     """(model, tokenizer) from a local folder, with an optional PEFT adapter on top."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = model_dir(name)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or best_cpu_dtype())
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or configured_dtype())
     if adapter:
         from peft import PeftModel
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     backend: BackendName = Field("local", description="Model backend.")
     model: str | None = Field(None, description="Local model folder or served model id; unset means the backend's default.")
     adapter: str | None = Field(None, description="LoRA adapter: a local folder (local) or the adapter id TGI serves.")
+    local_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="Precision of the in-process model: 'auto' is bf16 on a GPU or a CPU that computes it "
+                            "natively, else fp32.")
     tgi_url: str = Field("http://127.0.0.1:8080", description="TGI base URL.")
     openai_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible server base URL (vLLM, SGLang).")
     openai_api_key: str = Field("not-needed", description="API key for the OpenAI-compatible server.")
