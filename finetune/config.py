@@ -110,6 +110,9 @@ class LoraConfig:
     alpha: int = Field(default=32, ge=1, description="Scaling numerator (scale = alpha / r).")
     dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
     target_modules: list[str] | Literal["all-linear"] = Field(default="all-linear", description="Module names to adapt.")
+    top_layers: float = Field(default=1.0, gt=0, le=1, description="Adapt only this top share of the decoder "
+                              "layers. Backpropagation then stops below the lowest adapted layer, which on a CPU "
+                              "saves that share of the backward pass (benchmarks/bench_cpu_step.py).")
 
 
 @dataclass(config=_STRICT)

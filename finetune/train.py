@@ -195,8 +195,11 @@ def build_model(config: RunConfig, checks: Preflight) -> Any:
         model = speed.apply_fast_path(model, config)
     lora = config.lora
     torch.manual_seed(config.train.seed)  # the same LoRA initialisation every run
+    layers = model.config.num_hidden_layers
+    first = layers - max(1, round(layers * lora.top_layers))
     peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                             target_modules=lora.target_modules, task_type="CAUSAL_LM")
+                             target_modules=lora.target_modules, task_type="CAUSAL_LM",
+                             layers_to_transform=list(range(first, layers)) if first else None)
     model = get_peft_model(model, peft_config)
     if config.train.gradient_checkpointing:
         model.enable_input_require_grads()
