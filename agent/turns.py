@@ -56,9 +56,9 @@ class TurnResult(BaseModel):
                 if event.call_id:
                     by_call_id[event.call_id] = record
             elif event.kind == "tool_result":
-                record = by_call_id.get(event.call_id or "") or _first_open(result.tool_calls)
-                if record is not None:
-                    record.ok, record.result = event.ok, event.result
+                answered = by_call_id.get(event.call_id or "") or _first_open(result.tool_calls)
+                if answered is not None:
+                    answered.ok, answered.result = event.ok, event.result
                 result._cite(event.sources)
             elif event.kind == "plan":
                 result.plan, result.plan_id = event.plan, event.plan_id

@@ -201,7 +201,7 @@ def irrelevance_by_donor(examples: list[Example], count: int, seed: int) -> list
     with_calls = [e for e in examples if e.target_calls and len(e.messages) == 1]
     rng = random.Random(seed)
     rng.shuffle(with_calls)
-    out = []
+    out: list[Example] = []
     for ex, donor in zip(with_calls, with_calls[1:] + with_calls[:1], strict=True):
         if len(out) >= count:
             break

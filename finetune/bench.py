@@ -141,13 +141,19 @@ def parse_rows(spec: str) -> list[Row]:
         row = Row(name, memory=None if memory == "none" else memory)
         for pair in pairs:
             key, _, raw = pair.partition("=")
-            value = json.loads(raw) if raw in ("true", "false") or raw.replace(".", "", 1).isdigit() else raw
-            if key in ("gc", "tokens", "dropout"):
-                row = replace(row, **{key: value})
+            number = raw.replace(".", "", 1).isdigit()
+            value = json.loads(raw) if raw in ("true", "false") or number else raw
+            if key == "gc" and isinstance(value, bool):
+                row = replace(row, gc=value)
+            elif key == "tokens" and raw.isdigit():
+                row = replace(row, tokens=int(raw))
+            elif key == "dropout" and number:
+                row = replace(row, dropout=float(raw))
             elif key in FastPathOptions.model_fields:
                 row = replace(row, fast_path={**row.fast_path, key: value})
             else:
-                raise AndiniError(f"Unknown key {key!r} in row {name!r}.", hint="fast_path options, gc, tokens or dropout")
+                raise AndiniError(f"Unknown key or value {pair!r} in row {name!r}.",
+                                  hint="gc=true|false, tokens=N, dropout=X or a fast_path option")
         rows.append(row)
     return rows
 

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
@@ -84,6 +84,14 @@ def collection_name(collection: str | None, settings: Settings | None = None) ->
     return name
 
 
+@overload
+def get_collection(collection: str | None = None, settings: Settings | None = None,
+                   create: Literal[True] = True) -> Collection: ...
+@overload
+def get_collection(collection: str | None, settings: Settings | None, create: bool) -> Collection | None: ...
+@overload
+def get_collection(collection: str | None = None, settings: Settings | None = None, *,
+                   create: bool) -> Collection | None: ...
 def get_collection(collection: str | None = None, settings: Settings | None = None,
                    create: bool = True) -> Collection | None:
     """The collection with andini's embedding function; None when it doesn't exist and not `create`."""

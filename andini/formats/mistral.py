@@ -84,9 +84,9 @@ class MistralV3Format:
 
     def assistant_text(self, m: Message, ids: Sequence[str] | None = None) -> str:
         if m.tool_calls:
-            ids = list(ids or [None] * len(m.tool_calls))
+            given: list[str | None] = list(ids) if ids else [None] * len(m.tool_calls)
             calls = []
-            for call, cid in zip(m.tool_calls, ids, strict=True):
+            for call, cid in zip(m.tool_calls, given, strict=True):
                 entry: dict[str, Any] = {"name": call.name, "arguments": call.arguments}
                 if cid:
                     entry["id"] = cid

@@ -81,13 +81,12 @@ def plans_section() -> None:
     if not plans:
         st.caption("No saved plans yet: ask the chat for a plan.")
         return
-    for item in plans:
-        plan_id = getattr(item, "id", None)
-        plan = store.get(plan_id) if plan_id is not None else item
-        with st.expander(f"#{plan_id} {plan.goal}"):
-            show_plan(plan, plan_id, key=f"stored-plan-{plan_id}")
+    for info in plans:
+        plan = store.get(info.id)
+        with st.expander(f"#{info.id} {plan.goal}"):
+            show_plan(plan, info.id, key=f"stored-plan-{info.id}")
             if any(step.tool_call for step in plan.steps):
-                run_section(plan_id)
+                run_section(info.id)
 
 
 MARKS = {"done": ":green[done]", "manual": ":gray[yours to do]", "failed": ":red[failed]",
