@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool
 
 from agent.messages import new_call_id
 from agent.validate import tool_specs
@@ -80,7 +81,8 @@ class SearchFirst(AgentMiddleware):
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
         last = request.messages[-1] if request.messages else None
-        if isinstance(last, HumanMessage) and any(t.name == self.tool_name for t in request.tools):
+        if isinstance(last, HumanMessage) and any(isinstance(t, BaseTool) and t.name == self.tool_name
+                                                  for t in request.tools):
             call = {"name": self.tool_name, "args": {"query": last.text}, "id": new_call_id(),
                     "type": "tool_call"}
             return ModelResponse(result=[AIMessage(content="", tool_calls=[call])])
@@ -102,11 +104,11 @@ class ValidateCalls(AgentMiddleware):
             response = handler(attempt_request)
             message = next((m for m in reversed(response.result) if isinstance(m, AIMessage)), None)
             problems = problems_in(message, request.tools) if message is not None else None
-            if not problems:
+            if message is None or not problems:
                 return response
             if attempt == self.max_attempts:
                 raise ValidationFailed(problems, raw_output(message), attempt)
-            feedback = [AIMessage(raw_output(message)),
+            feedback: list[AnyMessage] = [AIMessage(raw_output(message)),
                         HumanMessage(f"That tool call is invalid: {problems}. Call an offered tool with "
                                      "arguments that match its schema, or answer in plain text.")]
             attempt_request = request.override(messages=[*request.messages, *feedback])
