@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from langchain_core.tools import BaseTool
 
 from agent.messages import new_call_id
+from agent.tools import SEARCH
 from agent.validate import tool_specs
 from andini.calls import calls_error
 from andini.errors import AndiniError
@@ -75,7 +76,7 @@ class SearchFirst(AgentMiddleware):
     the job it can do at that size, answering from what was found. Later calls in the turn (after
     another tool) are the model's own choice again."""
 
-    def __init__(self, tool_name: str = "search_knowledge_base"):
+    def __init__(self, tool_name: str = SEARCH):
         super().__init__()
         self.tool_name = tool_name
 

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "andini.tools"
 SIDE_EFFECT = "side_effect"
+#: The built-in search tool's name (its function's name), whose results carry the turn's sources.
+SEARCH = "search_knowledge_base"
 #: The attribute `tool_spec` sets on a function; `as_tool` reads it.
 _MARK = "__andini_side_effect__"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,7 +136,7 @@ def builtin_tools(ctx: ToolContext) -> list[Any]:
         ctx.tasks.delete(task_id)
         return json.dumps({"deleted": task_id})
 
-    return [as_tool(search_knowledge_base), _plan_tool(make_plan), as_tool(create_task, side_effect=True),
+    return [as_tool(search_knowledge_base, name=SEARCH), _plan_tool(make_plan), as_tool(create_task, side_effect=True),
             as_tool(list_tasks), as_tool(update_task, side_effect=True), as_tool(delete_task, side_effect=True)]
 
 

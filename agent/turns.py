@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from agent.events import Event, EventKind
 from agent.messages import text_of
-from andini.schema import Plan, Source, ToolCall
+from andini.schema import MAKE_PLAN, Plan, Source, ToolCall
 
 
 class ToolCallRecord(BaseModel):
@@ -131,15 +131,15 @@ class TurnEvents:
             yield from self._tool_result(message)
 
     def _tool_result(self, message: Any) -> Iterator[Event]:
-        from agent.tools import sources_of
+        from agent.tools import SEARCH, sources_of
 
         ok = getattr(message, "status", "success") != "error"
         result = _maybe_json(message.content)
-        sources = sources_of(result) if message.name == "search_knowledge_base" and ok else []
+        sources = sources_of(result) if message.name == SEARCH and ok else []
         self.sources.extend(s for s in sources if s not in self.sources)
         yield self.event("tool_result", call_id=message.tool_call_id, result=result, ok=ok, sources=sources,
                          text=message.name or "")
-        if message.name == "make_plan" and ok and isinstance(result, dict) and "plan" in result:
+        if message.name == MAKE_PLAN and ok and isinstance(result, dict) and "plan" in result:
             plan = Plan.model_validate(result["plan"])
             self.plan_note = f"Plan #{result['plan_id']} saved: {plan.goal} ({len(plan.steps)} steps)."
             yield self.event("plan", plan=plan, plan_id=result["plan_id"])

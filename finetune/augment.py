@@ -32,7 +32,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from andini.calls import call_problems
-from andini.schema import Example, Message, ToolCall, ToolSpec
+from andini.schema import MAKE_PLAN, Example, Message, ToolCall, ToolSpec
 from finetune.readers import IRRELEVANT_REPLY
 
 _SAME_TOOL = 0.5
@@ -125,7 +125,7 @@ class ToolIndex:
         names: set[str] = set()
         for ex in examples:
             for tool in ex.tools:
-                if tool.name not in names and tool.name != "make_plan":
+                if tool.name not in names and tool.name != MAKE_PLAN:
                     names.add(tool.name)
                     self.add(tool)
 
