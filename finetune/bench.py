@@ -276,12 +276,12 @@ def plain_trainer(config: Any, data: list[dict], batch: int, checkpointing: bool
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
     cuda = device == "cuda"
-    model = AutoModelForCausalLM.from_pretrained(config.model.base, attn_implementation="sdpa",
-                                                 dtype=torch.bfloat16 if cuda else torch.float32)
-    model.config.use_cache = False
+    base = AutoModelForCausalLM.from_pretrained(config.model.base, attn_implementation="sdpa",
+                                                dtype=torch.bfloat16 if cuda else torch.float32)
+    base.config.use_cache = False
     torch.manual_seed(seed)
     lora = config.lora
-    model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+    model = get_peft_model(base, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                              target_modules=lora.target_modules, task_type="CAUSAL_LM"))
     if checkpointing:
         model.enable_input_require_grads()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlparse
@@ -112,6 +112,15 @@ def get_collection(collection: str | None = None, settings: Settings | None = No
         raise
 
 
+def included(result: Mapping[str, object], field: str) -> list[Any]:
+    """A field of a Chroma get/query result that the call included (Chroma types all but ids as optional)."""
+    values = result.get(field)
+    if not isinstance(values, list):
+        raise AndiniError(f"Chroma answered without the {field} it was asked for.",
+                          hint="check that the Chroma server's version matches the client's")
+    return values
+
+
 def iter_metadata(coll: Collection, include_documents: bool = False) -> Iterator[tuple[str, dict, str | None]]:
     """(id, metadata, text or None) for every chunk, read in pages."""
     include: list[Any] = ["metadatas", "documents"] if include_documents else ["metadatas"]
@@ -119,8 +128,8 @@ def iter_metadata(coll: Collection, include_documents: bool = False) -> Iterator
     while True:
         page = coll.get(include=include, limit=PAGE, offset=offset)
         ids = page["ids"]
-        texts = page["documents"] if include_documents else [None] * len(ids)
-        yield from zip(ids, page["metadatas"], texts, strict=True)
+        texts: list[str | None] = included(page, "documents") if include_documents else [None] * len(ids)
+        yield from zip(ids, included(page, "metadatas"), texts, strict=True)
         if len(ids) < PAGE:
             return
         offset += PAGE
