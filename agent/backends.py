@@ -7,6 +7,7 @@ Each backend is a LangChain chat model with `bind_tools` and streaming; what dif
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class Backend:
     url_field: str = ""
     health_path: str = ""
     status_hints: Callable[[], dict[int, str]] | None = None
+    #: How a server is asked for a document valid against a JSON Schema: (schema, its name) -> the
+    #: request's `response_format`. None where the model runs in process: our own grammar holds it.
+    document_format: Callable[[Any, str], dict[str, Any]] | None = None
 
     def url(self, settings: Settings) -> str | None:
         return getattr(settings, self.url_field) if self.url_field else None
@@ -124,6 +128,17 @@ def _first_served_model(s: Settings) -> str:
         raise AndiniError(f"{url} lists no served model.", hint="set ANDINI_MODEL to the served model id") from exc
 
 
+def _tgi_document(schema: Any, name: str) -> dict[str, Any]:
+    """TGI's grammar: the output is held to `schema` while it is generated."""
+    return {"type": "json_object", "value": schema}
+
+
+def _openai_document(schema: Any, name: str) -> dict[str, Any]:
+    """OpenAI's structured output, which vLLM, SGLang and llama.cpp also take."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "document"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+
+
 def _tgi_hints() -> dict[int, str]:
     from agent.chat_tgi import STATUS_HINTS
 
@@ -135,9 +150,10 @@ def _tgi_hints() -> dict[int, str]:
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("local", "Local (embedded)", _build_local, grammar=True, in_process=True, max_concurrent_turns=1),
     Backend("tgi", "TGI server", _build_tgi, grammar=False, server="TGI", url_field="tgi_url",
-            health_path="/health", status_hints=_tgi_hints),
+            health_path="/health", status_hints=_tgi_hints, document_format=_tgi_document),
     Backend("openai", "OpenAI-compatible server", _build_openai, grammar=False,
-            server="OpenAI-compatible server", url_field="openai_url", health_path="/models"),
+            server="OpenAI-compatible server", url_field="openai_url", health_path="/models",
+            document_format=_openai_document),
 )}
 
 
@@ -201,7 +217,9 @@ def _complete_local(messages: Sequence[Message], tools: list[ToolSpec], model: s
     offered, required = pick_tools(tools, tool_choice)
     gen = engine.generate(messages, offered, constrained=constrained, require_call=required,
                           max_new_tokens=limit, temperature=temperature)
-    content, calls, error = gen.text, [], None
+    content: str = gen.text
+    calls: list[ToolCall] = []
+    error: str | None = None
     try:
         content, calls = engine.fmt.parse(gen.text)
         error = calls_error(calls, tools)

@@ -93,7 +93,7 @@ class LocalChatModel(BaseChatModel):
         def on_token(piece: str) -> None:
             text = gate.feed(piece)
             if text and run_manager is not None:
-                run_manager.on_llm_new_token(text, chunk=ChatGenerationChunk(message=AIMessageChunk(text)))
+                run_manager.on_llm_new_token(text, chunk=ChatGenerationChunk(message=AIMessageChunk(content=text)))
 
         gen = engine.generate(from_langchain(messages), offered, constrained=self.constrained,
                               require_call=required, max_new_tokens=kwargs.get("max_new_tokens", self.max_new_tokens),

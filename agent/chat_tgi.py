@@ -130,7 +130,7 @@ class TGIChatModel(BaseChatModel):
                                 "id": c.id or None, "index": c.index or 0, "type": "tool_call_chunk"}
                                for c in (delta.tool_calls or [])]
                 text = delta.content or ""
-                gen = ChatGenerationChunk(message=AIMessageChunk(text, tool_call_chunks=tool_chunks))
+                gen = ChatGenerationChunk(message=AIMessageChunk(content=text, tool_call_chunks=tool_chunks))
                 if text and run_manager is not None:
                     run_manager.on_llm_new_token(text, chunk=gen)
                 yield gen

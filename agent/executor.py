@@ -261,9 +261,9 @@ class RunStore:
     def start(self, plan_id: int, plan: Plan) -> PlanRun:
         stamp = storage.now()
         with storage.transaction(self.db):
-            cur = self.db.execute("INSERT INTO plan_runs (plan_id, status, next_step, created_at, updated_at) "
-                                  "VALUES (?, 'running', 0, ?, ?)", (plan_id, stamp, stamp))
-        return self.get(int(cur.lastrowid), plan)
+            run_id = storage.insert(self.db, "INSERT INTO plan_runs (plan_id, status, next_step, created_at, "
+                                    "updated_at) VALUES (?, 'running', 0, ?, ?)", (plan_id, stamp, stamp))
+        return self.get(run_id, plan)
 
     def claim(self, run: PlanRun) -> None:
         """Mark a stopped run as running again; refuses one that is running now (in another process)."""

@@ -2,10 +2,10 @@
 document as YAML), optionally grounded in the knowledge base.
 
 Each backend is held to the schema its own way, and every reply is validated all the same:
-- local: constrained decoding, an xgrammar grammar compiled from the bundled schema (agent/grammar.py
-  bounds strings, arrays and integers so a small model always closes its document);
-- tgi: TGI's grammar, `response_format={"type": "json_object", "value": schema}`;
-- openai: `response_format={"type": "json_schema", "json_schema": {...}}` (vLLM, SGLang, llama.cpp).
+- a model in process: constrained decoding, an xgrammar grammar compiled from the bundled schema
+  (agent/grammar.py bounds strings, arrays and integers so a small model always closes its document);
+- a server: the `response_format` its `Backend.document_format` writes (TGI's grammar, or OpenAI's
+  structured output that vLLM, SGLang and llama.cpp take).
 A reply that does not validate goes back to the model with the errors (STYLE 5); after `attempts`
 tries, `GenerationFailed` carries the last output and the number of attempts.
 """
@@ -16,13 +16,16 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from andini.docschema import DocSchema, load_schema
 from andini.errors import AndiniError, InputError
 from andini.schema import Message
+
+if TYPE_CHECKING:
+    from agent.backends import Backend
 
 DEFAULT_ATTEMPTS = 3
 DEFAULT_MAX_NEW_TOKENS = 512
@@ -88,10 +91,10 @@ def generate(schema: str | Path | dict | DocSchema, intent: str, *, yaml: bool =
         raise InputError(f"the grammar cannot honour {doc.unenforced[0]}", path=doc.source,
                          hint="drop --strict to hold these keywords by validation and retry")
     passages = _passages(intent, k, collection) if search else []
-    reply = _REPLIES[spec.name](doc, allow_decline, {"model": model, "adapter": adapter,
-                                                    "max_new_tokens": max_new_tokens or DEFAULT_MAX_NEW_TOKENS})
+    reply = _reply(spec, doc, allow_decline, _Ask(model, adapter, max_new_tokens or DEFAULT_MAX_NEW_TOKENS))
     messages = prompt(doc, intent, passages, allow_decline)
-    last, errors = "", []
+    last = ""
+    errors: list[str] = []
     for attempt in range(1, max(1, attempts) + 1):
         last = reply(messages)
         document, errors = _check(doc, last, allow_decline)
@@ -132,7 +135,7 @@ def _is_decline(document: Any) -> bool:
     return isinstance(document, dict) and set(document) == {"cannot_express"}
 
 
-def _result(doc: DocSchema, document: Any, yaml: bool, attempt: int, spec: Any, declined: str | None,
+def _result(doc: DocSchema, document: Any, yaml: bool, attempt: int, spec: Backend, declined: str | None,
             passages: list[Passage]) -> Generated:
     if spec.grammar:
         enforcement = "grammar+validation" if doc.unenforced else "grammar"
@@ -175,25 +178,44 @@ def with_decline(schema: Any) -> Any:
     return {"anyOf": [schema, DECLINE], **({"$defs": defs} if defs else {})}
 
 
-# ---------------------------------------------------------------- one reply per backend
+# ---------------------------------------------------------------- one reply, as the backend is asked
 
 Reply = Callable[[list[Message]], str]
 
 
-def _local_reply(doc: DocSchema, allow_decline: bool, opts: dict[str, Any]) -> Reply:
+class _Ask(NamedTuple):
+    """What `generate` was told about the model: None takes the settings' value."""
+
+    model: str | None
+    adapter: str | None
+    max_new_tokens: int
+
+
+def _reply(spec: Backend, doc: DocSchema, allow_decline: bool, ask: _Ask) -> Reply:
+    """The way this backend is asked for a document, as its registry entry declares it."""
+    if spec.document_format is not None:
+        return _server_reply(spec.name, spec.document_format, doc, allow_decline, ask)
+    if spec.in_process:
+        return _local_reply(doc, allow_decline, ask)
+    raise AndiniError(f"The {spec.name} backend cannot be asked for a document: it runs no model in this "
+                      "process and declares no response format for its server.", hint="use another --backend")
+
+
+def _local_reply(doc: DocSchema, allow_decline: bool, ask: _Ask) -> Reply:
+    """The model in this process, held to the schema by our own grammar."""
     from agent.grammar import XGrammarConstraint
     from agent.local import get_engine
     from andini.settings import get_settings
 
     settings = get_settings()
-    engine = get_engine(opts["model"] or settings.model, opts["adapter"] or settings.adapter)
+    engine = get_engine(ask.model or settings.model, ask.adapter or settings.adapter)
     compiled = _compile(engine.grammar_factory("xgrammar").compiler,
                         json.dumps(grammar_schema(doc, allow_decline)), doc.source)
 
     def reply(messages: list[Message]) -> str:
         constraint = XGrammarConstraint(compiled, engine.vocab_size)
         ids = engine.prompt_ids(messages, [])
-        gen = engine.decode(ids, constraint, opts["max_new_tokens"], settings.temperature, None)
+        gen = engine.decode(ids, constraint, ask.max_new_tokens, settings.temperature, None)
         return gen.text if gen.finished else gen.text + "  [cut off at max_new_tokens]"
 
     return reply
@@ -218,35 +240,22 @@ def _first_line(exc: BaseException) -> str:
     return re.sub(r"\s+", " ", str(exc)).strip()[:300]
 
 
-def _server_reply(response_format: Callable[[Any, str], dict[str, Any]], backend: str) -> Callable[..., Reply]:
-    def make(doc: DocSchema, allow_decline: bool, opts: dict[str, Any]) -> Reply:
-        from agent.backends import explain_error, make_chat_model
-        from agent.messages import to_langchain
+def _server_reply(backend: str, response_format: Callable[[Any, str], dict[str, Any]], doc: DocSchema,
+                  allow_decline: bool, ask: _Ask) -> Reply:
+    """A model server, asked with the `response_format` its backend declares."""
+    from agent.backends import explain_error, make_chat_model
+    from agent.messages import to_langchain
 
-        schema = with_decline(doc.bundled) if allow_decline else doc.bundled
-        chat = make_chat_model(backend=backend, model=opts["model"], adapter=opts["adapter"],
-                               max_new_tokens=opts["max_new_tokens"])
-        fmt = response_format(schema, doc.name)
+    schema = with_decline(doc.bundled) if allow_decline else doc.bundled
+    chat = make_chat_model(backend=backend, model=ask.model, adapter=ask.adapter,
+                           max_new_tokens=ask.max_new_tokens)
+    fmt = response_format(schema, doc.name)
 
-        def reply(messages: list[Message]) -> str:
-            try:
-                out = chat.invoke(to_langchain(messages), response_format=fmt)
-            except Exception as exc:
-                raise explain_error(exc, backend=backend) from exc
-            return out.content if isinstance(out.content, str) else json.dumps(out.content)
+    def reply(messages: list[Message]) -> str:
+        try:
+            out = chat.invoke(to_langchain(messages), response_format=fmt)
+        except Exception as exc:
+            raise explain_error(exc, backend=backend) from exc
+        return out.content if isinstance(out.content, str) else json.dumps(out.content)
 
-        return reply
-
-    return make
-
-
-def _openai_format(schema: Any, name: str) -> dict[str, Any]:
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "document"
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
-
-
-_REPLIES: dict[str, Callable[[DocSchema, bool, dict[str, Any]], Reply]] = {
-    "local": _local_reply,
-    "tgi": _server_reply(lambda schema, name: {"type": "json_object", "value": schema}, "tgi"),
-    "openai": _server_reply(_openai_format, "openai"),
-}
+    return reply

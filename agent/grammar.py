@@ -78,7 +78,7 @@ def _params(tool: ToolSpec) -> dict[str, Any]:
 
 def _call_frame(fmt: ChatFormat, name: str) -> int:
     """Bytes of a call's fixed text: what each format writes around the arguments."""
-    if fmt.name == "mistral":
+    if fmt.calls_as_list:
         return len(f'{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": }}'.encode())
     return len((call_prefix(fmt, name) + call_suffix(fmt)).encode())
 
@@ -89,7 +89,7 @@ def bounded_calls(fmt: ChatFormat, tools: Sequence[ToolSpec], budget: int, token
     (Mistral: `[TOOL_CALLS] ` and the list brackets counted too). When a call is required, a tool
     that cannot fit is a BudgetError; otherwise it is left out: its call could never close, so it
     cannot open (as a call that would start too late cannot, see `CallWatch`)."""
-    extra = len(fmt.call_open.encode()) + 2 if fmt.name == "mistral" else 0
+    extra = len(fmt.call_open.encode()) + 2 if fmt.calls_as_list else 0
     out = []
     for t in tools:
         try:
@@ -112,7 +112,7 @@ def call_reserve(fmt: ChatFormat, calls: list[tuple[ToolSpec, Bounded]], budget:
     """Worst-case tokens of the longest call text the grammar admits (Mistral: the whole list)."""
     if not calls:
         return 0
-    if fmt.name == "mistral":
+    if fmt.calls_as_list:
         n = _max_calls(fmt, calls, budget, token_bytes)
         widest = max(_call_frame(fmt, t.name) + b.worst_bytes for t, b in calls)
         return tokens_for(len(fmt.call_open.encode()) + 2 + n * widest + 2 * (n - 1), token_bytes)
@@ -239,7 +239,7 @@ def xgrammar_structural_tag(fmt: ChatFormat, tools: Sequence[ToolSpec], require_
     calls = bounded_calls(fmt, tools, budget, token_bytes, require_call)
     if not calls:  # no call fits: plain text, without the call-open tag
         return {"type": "structural_tag", "format": {"type": "any_text", "excludes": [_trigger(fmt)]}}
-    if fmt.name == "mistral":
+    if fmt.calls_as_list:
         listed = _array_of_calls(calls, _max_calls(fmt, calls, budget, token_bytes))
         tags = [{"type": "tag", "begin": fmt.call_open, "end": "", "content": _exact_json(listed)}]
         stop_after_first = True
@@ -324,7 +324,7 @@ def llguidance_lark(fmt: ChatFormat, tools: Sequence[ToolSpec], require_call: bo
     calls = bounded_calls(fmt, tools, budget, token_bytes, require_call)
     if not calls:
         return "\n".join(["start: TEXT", *lines])
-    if fmt.name == "mistral":
+    if fmt.calls_as_list:
         listed = _array_of_calls(calls, _max_calls(fmt, calls, budget, token_bytes))
         lines.append(f"calls: %json {json.dumps({**listed, **strict})}")
         head = f"start: {json.dumps(fmt.call_open)} calls" if require_call else \

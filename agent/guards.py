@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool
 
 from agent.messages import new_call_id
+from agent.tools import SEARCH
 from agent.validate import tool_specs
 from andini.calls import calls_error
 from andini.errors import AndiniError
@@ -74,13 +76,14 @@ class SearchFirst(AgentMiddleware):
     the job it can do at that size, answering from what was found. Later calls in the turn (after
     another tool) are the model's own choice again."""
 
-    def __init__(self, tool_name: str = "search_knowledge_base"):
+    def __init__(self, tool_name: str = SEARCH):
         super().__init__()
         self.tool_name = tool_name
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
         last = request.messages[-1] if request.messages else None
-        if isinstance(last, HumanMessage) and any(t.name == self.tool_name for t in request.tools):
+        if isinstance(last, HumanMessage) and any(isinstance(t, BaseTool) and t.name == self.tool_name
+                                                  for t in request.tools):
             call = {"name": self.tool_name, "args": {"query": last.text}, "id": new_call_id(),
                     "type": "tool_call"}
             return ModelResponse(result=[AIMessage(content="", tool_calls=[call])])
@@ -102,11 +105,11 @@ class ValidateCalls(AgentMiddleware):
             response = handler(attempt_request)
             message = next((m for m in reversed(response.result) if isinstance(m, AIMessage)), None)
             problems = problems_in(message, request.tools) if message is not None else None
-            if not problems:
+            if message is None or not problems:
                 return response
             if attempt == self.max_attempts:
                 raise ValidationFailed(problems, raw_output(message), attempt)
-            feedback = [AIMessage(raw_output(message)),
+            feedback: list[AnyMessage] = [AIMessage(raw_output(message)),
                         HumanMessage(f"That tool call is invalid: {problems}. Call an offered tool with "
                                      "arguments that match its schema, or answer in plain text.")]
             attempt_request = request.override(messages=[*request.messages, *feedback])

@@ -55,12 +55,12 @@ def to_langchain(messages: Sequence[Message]) -> list[Any]:
         else:
             out.append(ToolMessage(m.content, name=m.name, tool_call_id=m.tool_call_id or new_call_id()))
     # a tool turn must answer the call id of the assistant turn before it
-    pending: list[str] = []
+    pending: list[str | None] = []
     for msg in out:
         if isinstance(msg, AIMessage):
             pending = [c["id"] for c in msg.tool_calls]
         elif isinstance(msg, ToolMessage) and pending:
-            msg.tool_call_id = pending.pop(0)
+            msg.tool_call_id = pending.pop(0) or msg.tool_call_id
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from pathlib import Path
@@ -36,9 +37,8 @@ class PlanStore:
         except ValidationError as exc:
             raise AndiniError(f"Not a valid plan: {exc}") from exc
         with storage.transaction(self.db):
-            cur = self.db.execute("INSERT INTO plans (goal, body, thread_id, created_at) VALUES (?, ?, ?, ?)",
+            return storage.insert(self.db, "INSERT INTO plans (goal, body, thread_id, created_at) VALUES (?, ?, ?, ?)",
                                   (plan.goal, plan.model_dump_json(exclude_none=True), thread_id, storage.now()))
-        return int(cur.lastrowid)
 
     def list(self) -> list[PlanInfo]:
         rows = self.db.execute("SELECT id, goal, body, thread_id, created_at FROM plans ORDER BY id")
@@ -61,14 +61,14 @@ class PlanStore:
             return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         raise AndiniError(f"Unknown export format '{fmt}'.", hint="use json or yaml")
 
-    def to_tasks(self, plan_id: int) -> list[Task]:
+    def to_tasks(self, plan_id: int) -> builtins.list[Task]:  # `list` in this class is the method above
         """One task per step, all in one transaction: either every step becomes a task or none does."""
         plan = self.get(plan_id)
         tasks = TaskStore(self.path)
         stamp = storage.now()
         with storage.transaction(tasks.db):
-            ids = [tasks.db.execute(
-                "INSERT INTO tasks (title, detail, status, plan_id, created_at, updated_at) "
-                "VALUES (?, ?, 'todo', ?, ?, ?)", (step.title, step.detail, plan_id, stamp, stamp)).lastrowid
+            ids = [storage.insert(
+                tasks.db, "INSERT INTO tasks (title, detail, status, plan_id, created_at, updated_at) "
+                "VALUES (?, ?, 'todo', ?, ?, ?)", (step.title, step.detail, plan_id, stamp, stamp))
                 for step in plan.steps]
-        return [tasks.get(int(i)) for i in ids]
+        return [tasks.get(i) for i in ids]

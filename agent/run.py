@@ -54,7 +54,9 @@ class Agent:
     def _build(self) -> Any:
         from langchain.agents import create_agent
         from langchain.agents.middleware import (
+            AgentMiddleware,
             HumanInTheLoopMiddleware,
+            InterruptOnConfig,
             ModelCallLimitMiddleware,
             ToolCallLimitMiddleware,
             ToolErrorMiddleware,
@@ -69,8 +71,9 @@ class Agent:
                                                    adapter=opts.adapter, max_new_tokens=opts.max_new_tokens)
         confirm = self.settings.confirm_side_effects if opts.confirm is None else opts.confirm
         search_first = self.settings.search_first if opts.search_first is None else opts.search_first
-        gated = {t.name: {"allowed_decisions": ["approve", "reject"]} for t in self.tools if is_side_effect(t)}
-        middleware = [
+        gated: dict[str, bool | InterruptOnConfig] = {
+            t.name: {"allowed_decisions": ["approve", "reject"]} for t in self.tools if is_side_effect(t)}
+        middleware: list[AgentMiddleware[Any, Any, Any]] = [  # each has its own state type
             ModelCallLimitMiddleware(run_limit=opts.max_model_calls, exit_behavior="end"),
             ToolCallLimitMiddleware(run_limit=opts.max_tool_calls, exit_behavior="continue"),
             *([HumanInTheLoopMiddleware(interrupt_on=gated)] if confirm and gated else []),

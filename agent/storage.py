@@ -18,7 +18,7 @@ import atexit
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -219,6 +219,15 @@ def close_all() -> None:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def insert(db: sqlite3.Connection, sql: str, args: Sequence[object]) -> int:
+    """Run one INSERT and return the new row's id (`lastrowid`, which sqlite3 leaves None only when
+    the statement inserted nothing)."""
+    row_id = db.execute(sql, args).lastrowid
+    if row_id is None:
+        raise RuntimeError(f"no row inserted by {sql.split('(')[0].strip()!r}")
+    return row_id
 
 
 class transaction:

@@ -17,6 +17,8 @@ FAILED, DECLINED, WAITING = 3, 4, 5
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from agent.backends import BACKENDS
+
     gen = sub.add_parser(
         "generate", help="a JSON or YAML document valid against any JSON Schema",
         description="Write a document for INTENT that validates against the JSON Schema in FILE (JSON or "
@@ -30,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="ground the document in the knowledge base; the passages used are reported")
     gen.add_argument("-k", type=int, default=4, help="passages to retrieve with --search (default 4)")
     gen.add_argument("--collection", help="knowledge-base collection for --search")
-    gen.add_argument("--backend", choices=["local", "tgi", "openai"], help="model backend (default: settings)")
+    gen.add_argument("--backend", choices=list(BACKENDS), help="model backend (default: settings)")
     gen.add_argument("--model", help="local model folder or served model id")
     gen.add_argument("--adapter", help="LoRA adapter folder (local) or adapter id (tgi)")
     gen.add_argument("--attempts", type=int, default=3, help="model calls before giving up (default 3)")

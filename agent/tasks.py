@@ -41,18 +41,16 @@ class TaskStore:
             raise AndiniError("A task needs a non-empty title.")
         stamp = storage.now()
         with storage.transaction(self.db):
-            cur = self.db.execute(
-                "INSERT INTO tasks (title, detail, status, plan_id, created_at, updated_at) "
+            task_id = storage.insert(
+                self.db, "INSERT INTO tasks (title, detail, status, plan_id, created_at, updated_at) "
                 "VALUES (?, ?, 'todo', ?, ?, ?)", (title.strip(), detail, plan_id, stamp, stamp))
-        return self.get(int(cur.lastrowid))
+        return self.get(task_id)
 
     def list(self, status: TaskStatus | None = None) -> list[Task]:
         if status is not None and status not in ("todo", "doing", "done"):
             raise AndiniError(f"Unknown task status '{status}'.", hint="use todo, doing or done")
-        sql, args = "SELECT * FROM tasks", ()
-        if status:
-            sql, args = sql + " WHERE status = ?", (status,)
-        return [Task(**dict(row)) for row in self.db.execute(sql + " ORDER BY id", args)]
+        where, args = (" WHERE status = ?", (status,)) if status else ("", ())
+        return [Task(**dict(row)) for row in self.db.execute(f"SELECT * FROM tasks{where} ORDER BY id", args)]
 
     def get(self, task_id: int) -> Task:
         row = self.db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()

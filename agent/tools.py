@@ -16,26 +16,38 @@ import importlib
 import json
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import Field
 
 from andini.errors import AndiniError
 from andini.schema import MAKE_PLAN, Plan, Source, plan_tool
 
+if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
+
+    from agent.plans import PlanStore
+    from agent.tasks import TaskStore
+
 ENTRY_POINT_GROUP = "andini.tools"
 SIDE_EFFECT = "side_effect"
+#: The built-in search tool's name (its function's name), whose results carry the turn's sources.
+SEARCH = "search_knowledge_base"
+#: The attribute `tool_spec` sets on a function; `as_tool` reads it.
+_MARK = "__andini_side_effect__"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def tool_spec(side_effect: bool = False) -> Callable[[Callable], Callable]:
+def tool_spec(side_effect: bool = False) -> Callable[[F], F]:
     """Mark a user tool function; `side_effect=True` makes the agent ask before running it."""
-    def mark(fn: Callable) -> Callable:
-        fn.__andini_side_effect__ = side_effect
+    def mark(fn: F) -> F:
+        setattr(fn, _MARK, side_effect)
         return fn
     return mark
 
 
-def as_tool(fn: Callable, side_effect: bool | None = None, name: str | None = None):
+def as_tool(fn: Callable[..., Any] | BaseTool, side_effect: bool | None = None, name: str | None = None) -> BaseTool:
     """A LangChain StructuredTool from a typed, documented function."""
     from langchain_core.tools import BaseTool, StructuredTool
 
@@ -44,7 +56,7 @@ def as_tool(fn: Callable, side_effect: bool | None = None, name: str | None = No
     if not (fn.__doc__ or "").strip():
         raise AndiniError(f"Tool function {fn.__module__}.{fn.__name__} has no docstring.",
                           hint="the docstring is the description the model reads: add one")
-    marked = getattr(fn, "__andini_side_effect__", False) if side_effect is None else side_effect
+    marked = getattr(fn, _MARK, False) if side_effect is None else side_effect
     return StructuredTool.from_function(fn, name=name, parse_docstring=False,
                                         metadata={SIDE_EFFECT: bool(marked)})
 
@@ -58,20 +70,21 @@ def is_side_effect(tool: Any) -> bool:
 class ToolContext:
     """What built-in tools need: the stores and the current thread. One per agent."""
 
-    def __init__(self, db_path=None, collection: str | None = None):
+    def __init__(self, db_path: Path | str | None = None, collection: str | None = None):
         self.db_path, self.collection = db_path, collection
         self.thread_id: str | None = None
-        self._tasks = self._plans = None
+        self._tasks: TaskStore | None = None
+        self._plans: PlanStore | None = None
 
     @property
-    def tasks(self):
+    def tasks(self) -> TaskStore:
         from agent.tasks import TaskStore
 
         self._tasks = self._tasks or TaskStore(self.db_path)
         return self._tasks
 
     @property
-    def plans(self):
+    def plans(self) -> PlanStore:
         from agent.plans import PlanStore
 
         self._plans = self._plans or PlanStore(self.db_path)
@@ -123,7 +136,7 @@ def builtin_tools(ctx: ToolContext) -> list[Any]:
         ctx.tasks.delete(task_id)
         return json.dumps({"deleted": task_id})
 
-    return [as_tool(search_knowledge_base), _plan_tool(make_plan), as_tool(create_task, side_effect=True),
+    return [as_tool(search_knowledge_base, name=SEARCH), _plan_tool(make_plan), as_tool(create_task, side_effect=True),
             as_tool(list_tasks), as_tool(update_task, side_effect=True), as_tool(delete_task, side_effect=True)]
 
 
@@ -184,7 +197,7 @@ def user_tools(paths: list[str] | None = None) -> list[Any]:
         except Exception as exc:  # a broken plugin names itself instead of breaking the agent
             raise AndiniError(f"Tool entry point '{ep.name}' ({ep.value}) failed to load: {exc}") from exc
     found.extend(_import_path(p) for p in paths or [])
-    tools = []
+    tools: list[BaseTool] = []
     for item in found:
         tools.extend(as_tool(fn) for fn in (item if isinstance(item, (list, tuple)) else [item]))
     return tools

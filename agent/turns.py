@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from agent.events import Event, EventKind
 from agent.messages import text_of
-from andini.schema import Plan, Source, ToolCall
+from andini.schema import MAKE_PLAN, Plan, Source, ToolCall
 
 
 class ToolCallRecord(BaseModel):
@@ -56,9 +56,9 @@ class TurnResult(BaseModel):
                 if event.call_id:
                     by_call_id[event.call_id] = record
             elif event.kind == "tool_result":
-                record = by_call_id.get(event.call_id or "") or _first_open(result.tool_calls)
-                if record is not None:
-                    record.ok, record.result = event.ok, event.result
+                answered = by_call_id.get(event.call_id or "") or _first_open(result.tool_calls)
+                if answered is not None:
+                    answered.ok, answered.result = event.ok, event.result
                 result._cite(event.sources)
             elif event.kind == "plan":
                 result.plan, result.plan_id = event.plan, event.plan_id
@@ -131,15 +131,15 @@ class TurnEvents:
             yield from self._tool_result(message)
 
     def _tool_result(self, message: Any) -> Iterator[Event]:
-        from agent.tools import sources_of
+        from agent.tools import SEARCH, sources_of
 
         ok = getattr(message, "status", "success") != "error"
         result = _maybe_json(message.content)
-        sources = sources_of(result) if message.name == "search_knowledge_base" and ok else []
+        sources = sources_of(result) if message.name == SEARCH and ok else []
         self.sources.extend(s for s in sources if s not in self.sources)
         yield self.event("tool_result", call_id=message.tool_call_id, result=result, ok=ok, sources=sources,
                          text=message.name or "")
-        if message.name == "make_plan" and ok and isinstance(result, dict) and "plan" in result:
+        if message.name == MAKE_PLAN and ok and isinstance(result, dict) and "plan" in result:
             plan = Plan.model_validate(result["plan"])
             self.plan_note = f"Plan #{result['plan_id']} saved: {plan.goal} ({len(plan.steps)} steps)."
             yield self.event("plan", plan=plan, plan_id=result["plan_id"])

@@ -90,7 +90,7 @@ def call_problems(call: ToolCall, tools: Sequence[ToolSpec], *, references: bool
     if references:
         arguments = {k: v for k, v in arguments.items() if reference_label(v) is None}
     validator = _validator(json.dumps(tool.parameters or {}, sort_keys=True))
-    problems = []
+    problems: list[CallProblem] = []
     for error in sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path]):
         problems.extend(p for p in _problems(call, tool, error)
                         if not (p.rule == "required" and p.argument in call.arguments))  # a reference

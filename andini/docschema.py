@@ -184,19 +184,25 @@ def _registry(schema: dict | bool, source: str, base: Path, files: bool) -> tupl
     from referencing.exceptions import NoSuchResource
     from referencing.jsonschema import DRAFT202012
 
+    # referencing's stubs mark its attrs classes with the pre-PEP 681 `__dataclass_transform__`, which
+    # mypy does not read: it sees no fields, so the documented keyword arguments need an ignore.
+    def missing(uri: str) -> NoSuchResource:
+        return NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
     def retrieve(uri: str) -> Resource:
         if not (files and uri.startswith("file:")):
-            raise NoSuchResource(ref=uri)  # never fetched: nothing is downloaded
+            raise missing(uri)  # never fetched: nothing is downloaded
         from urllib.parse import unquote, urlparse
 
         path = Path(unquote(urlparse(uri).path))
         if not path.is_file():
-            raise NoSuchResource(ref=uri)
+            raise missing(uri)
         return DRAFT202012.create_resource(read_document(path))
 
     uri = (base / Path(source).name).resolve().as_uri() if source != "<schema>" else (base / "schema.json").as_uri()
     resource = Resource.from_contents(schema, default_specification=DRAFT202012)
-    return Registry(retrieve=retrieve).with_resource(uri, resource), uri
+    registry: Registry = Registry(retrieve=retrieve)  # type: ignore[call-arg]  # as NoSuchResource above
+    return registry.with_resource(uri, resource), uri
 
 
 class _Bundler:

@@ -43,10 +43,11 @@ class Failure:
 def chain(exc: BaseException) -> Iterator[BaseException]:
     """`exc` and every exception it was raised from or during, outermost first, each once."""
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
 
 
 def failure(exc: BaseException) -> Failure:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from andini.errors import AndiniError
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -58,7 +62,9 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     # The dequantized weights are plain tensors; the GGUF quantizer record would make reloads try GGUF again.
     model.config.quantization_config = None
     if hasattr(model, "hf_quantizer"):
-        model.hf_quantizer = None
+        # transformers sets this attribute at load time without declaring it, so mypy sees torch's
+        # Module.__setattr__, which types every value as Tensor | Module
+        model.hf_quantizer = None  # type: ignore[assignment]
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if target.exists():  # a concurrent converter won the race; its copy is as good as ours
@@ -98,7 +104,8 @@ def load_model(name: str | None = None, dtype: Any = None, adapter: str | None =
 
     path = model_dir(name)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or configured_dtype())
+    model: PreTrainedModel | PeftModel = AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype or configured_dtype())
     if adapter:
         from peft import PeftModel
 

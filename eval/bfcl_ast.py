@@ -154,7 +154,9 @@ def _type_check(param: str, value: Any, acceptable: list, py_type: type,
     answer_type = _answer_type(acceptable)
     is_variable = answer_type is not None and answer_type is not py_type
     if type(value) is py_type:
-        if item_type is None or any(_items_typed(value, a, item_type) for a in acceptable):
+        # an item type comes only with py_type list (`_schema_types`)
+        if item_type is None or (isinstance(value, list) and any(_items_typed(value, a, item_type)
+                                                                 for a in acceptable)):
             return PASS, is_variable
         return _fail("type_error:nested", f"{param!r}: items of {value!r} are not all "
                                           f"{item_type.__name__}"), is_variable

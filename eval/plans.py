@@ -129,7 +129,9 @@ def run_plans(config: PlansConfig, out: Path | None = None, complete: Callable[.
     """Generate a plan per goal, score it, write the run folder; returns (folder, summary)."""
     examples = read_plan_examples(Path(config.data))[: config.limit]
     if complete is None:
-        from agent.backends import complete
+        from agent.backends import complete as backend_complete
+
+        complete = backend_complete
     run_dir = new_run_dir("plans", config.label(), out)
     writer = RunWriter(run_dir)
     writer.write_config({"kind": "plans", "name": config.label(), **config.model_dump(mode="json"),

@@ -116,8 +116,8 @@ def collect(corpus: Corpus, settings: Settings | None = None, latency_sample: in
                 for i, question in enumerate(batch, start=start):
                     gold, fell_back = gold_chunks(spans[str(files[question.context])], question.answers)
                     fallbacks += fell_back
-                    dense = [(cid, 1.0 - float(d)) for cid, d in
-                             zip(result["ids"][i - start], result["distances"][i - start], strict=True)]
+                    distances = store.included(result, "distances")[i - start]
+                    dense = [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][i - start], distances, strict=True)]
                     dense_s = bm25_s = None
                     if i in timed:  # the path `search` takes: one question, embedded alone
                         t0 = time.perf_counter()

@@ -82,7 +82,7 @@ def _checked(path: Path, fmt: str) -> Iterator[tuple[int, Example]]:
 
 def load_bfcl_file(path: Path, limit: int | None = None) -> list[EvalItem]:
     """Items of one BFCL category file joined with their answers; every id is checked both ways."""
-    category = _BFCL_FILE.match(path.name).group(1) if _BFCL_FILE.match(path.name) else path.stem
+    category = named.group(1) if (named := _BFCL_FILE.match(path.name)) else path.stem
     from finetune.readers import bfcl_answer_path, bfcl_answers
 
     answers = bfcl_answers(path)
@@ -272,7 +272,9 @@ def run_toolcalls(config: ToolcallsConfig, out: Path | None = None, complete: Ca
     `complete` defaults to `agent.backends.complete`; tests of plumbing may pass a scripted one."""
     items = load_items(config)
     if complete is None:
-        from agent.backends import complete
+        from agent.backends import complete as backend_complete
+
+        complete = backend_complete
     run_dir = new_run_dir("toolcalls", config.label(), out)
     writer = RunWriter(run_dir)
     writer.write_config({"kind": "toolcalls", "name": config.label(), **config.model_dump(mode="json"),

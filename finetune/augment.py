@@ -32,7 +32,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from andini.calls import call_problems
-from andini.schema import Example, Message, ToolCall, ToolSpec
+from andini.schema import MAKE_PLAN, Example, Message, ToolCall, ToolSpec
 from finetune.readers import IRRELEVANT_REPLY
 
 _SAME_TOOL = 0.5
@@ -125,7 +125,7 @@ class ToolIndex:
         names: set[str] = set()
         for ex in examples:
             for tool in ex.tools:
-                if tool.name not in names and tool.name != "make_plan":
+                if tool.name not in names and tool.name != MAKE_PLAN:
                     names.add(tool.name)
                     self.add(tool)
 
@@ -201,7 +201,7 @@ def irrelevance_by_donor(examples: list[Example], count: int, seed: int) -> list
     with_calls = [e for e in examples if e.target_calls and len(e.messages) == 1]
     rng = random.Random(seed)
     rng.shuffle(with_calls)
-    out = []
+    out: list[Example] = []
     for ex, donor in zip(with_calls, with_calls[1:] + with_calls[:1], strict=True):
         if len(out) >= count:
             break

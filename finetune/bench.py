@@ -141,13 +141,19 @@ def parse_rows(spec: str) -> list[Row]:
         row = Row(name, memory=None if memory == "none" else memory)
         for pair in pairs:
             key, _, raw = pair.partition("=")
-            value = json.loads(raw) if raw in ("true", "false") or raw.replace(".", "", 1).isdigit() else raw
-            if key in ("gc", "tokens", "dropout"):
-                row = replace(row, **{key: value})
+            number = raw.replace(".", "", 1).isdigit()
+            value = json.loads(raw) if raw in ("true", "false") or number else raw
+            if key == "gc" and isinstance(value, bool):
+                row = replace(row, gc=value)
+            elif key == "tokens" and raw.isdigit():
+                row = replace(row, tokens=int(raw))
+            elif key == "dropout" and number:
+                row = replace(row, dropout=float(raw))
             elif key in FastPathOptions.model_fields:
                 row = replace(row, fast_path={**row.fast_path, key: value})
             else:
-                raise AndiniError(f"Unknown key {key!r} in row {name!r}.", hint="fast_path options, gc, tokens or dropout")
+                raise AndiniError(f"Unknown key or value {pair!r} in row {name!r}.",
+                                  hint="gc=true|false, tokens=N, dropout=X or a fast_path option")
         rows.append(row)
     return rows
 
@@ -270,12 +276,12 @@ def plain_trainer(config: Any, data: list[dict], batch: int, checkpointing: bool
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
     cuda = device == "cuda"
-    model = AutoModelForCausalLM.from_pretrained(config.model.base, attn_implementation="sdpa",
-                                                 dtype=torch.bfloat16 if cuda else torch.float32)
-    model.config.use_cache = False
+    base = AutoModelForCausalLM.from_pretrained(config.model.base, attn_implementation="sdpa",
+                                                dtype=torch.bfloat16 if cuda else torch.float32)
+    base.config.use_cache = False
     torch.manual_seed(seed)
     lora = config.lora
-    model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+    model = get_peft_model(base, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                              target_modules=lora.target_modules, task_type="CAUSAL_LM"))
     if checkpointing:
         model.enable_input_require_grads()

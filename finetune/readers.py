@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +212,7 @@ def _bfcl(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     category = bfcl_category(path)
     answers = {rid: truth for rid, (_, truth) in (bfcl_answers(path) or {}).items()}
     for line, rec in json_records(path):
-        yield line, _guard(line, path, lambda rec=rec: _bfcl_record(rec, category, answers))
+        yield line, _guard(line, path, partial(_bfcl_record, rec, category, answers))
 
 
 def _bfcl_record(rec: dict, category: str, answers: dict[str, list]) -> Example:
@@ -245,7 +245,7 @@ def _bfcl_record(rec: dict, category: str, answers: dict[str, list]) -> Example:
 
 def _openai(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     for line, rec in json_records(path):
-        yield line, _guard(line, path, lambda rec=rec, line=line: _openai_record(rec, f"{path.stem}-{line}"))
+        yield line, _guard(line, path, partial(_openai_record, rec, f"{path.stem}-{line}"))
 
 
 def _openai_record(rec: dict, default_id: str) -> Example:
@@ -284,7 +284,7 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
 
 def _sharegpt(path: Path, source: str) -> Iterator[tuple[int, Example | InputError]]:
     for line, rec in json_records(path):
-        yield line, _guard(line, path, lambda rec=rec, line=line: _sharegpt_record(rec, f"{source}-{line}", source))
+        yield line, _guard(line, path, partial(_sharegpt_record, rec, f"{source}-{line}", source))
 
 
 def _sharegpt_record(rec: dict, default_id: str, source: str) -> Example:
@@ -352,7 +352,7 @@ def seal_tools(tool_file: Path) -> dict[str, ToolSpec]:
 def _seal(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     docs = seal_tools(path.parent / "tool.jsonl")
     for line, rec in json_records(path):
-        yield line, _guard(line, path, lambda rec=rec, line=line: _seal_record(rec, docs, f"{path.stem}-{line}"))
+        yield line, _guard(line, path, partial(_seal_record, rec, docs, f"{path.stem}-{line}"))
 
 
 def _seal_record(rec: dict, docs: dict[str, ToolSpec], default_id: str) -> Example:
@@ -397,7 +397,7 @@ def _nestful(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     docs = nestful_tools(spec)
     for index, (line, rec) in enumerate(json_records(path)):
         rid = f"nestful-{path.name.removesuffix('-data.json')}-{index}"
-        yield line, _guard(line, path, lambda rec=rec, rid=rid: _nestful_record(rec, docs, rid))
+        yield line, _guard(line, path, partial(_nestful_record, rec, docs, rid))
 
 
 def _nestful_record(rec: dict, docs: dict[str, ToolSpec], rid: str) -> Example:
@@ -432,7 +432,7 @@ def parse_script(script: str) -> list[Step]:
 
 def _coplan(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     for line, rec in json_records(path):
-        yield line, _guard(line, path, lambda rec=rec, line=line: _coplan_record(rec, f"coplan-{path.stem}-{line}"))
+        yield line, _guard(line, path, partial(_coplan_record, rec, f"coplan-{path.stem}-{line}"))
 
 
 def _coplan_record(rec: dict, rid: str) -> Example:
@@ -455,7 +455,7 @@ def _coplan_record(rec: dict, rid: str) -> Example:
 
 def _andini(path: Path) -> Iterator[tuple[int, Example | InputError]]:
     for line, rec in json_records(path):
-        yield line, _guard(line, path, lambda rec=rec: Example.model_validate(rec))
+        yield line, _guard(line, path, partial(Example.model_validate, rec))
 
 
 # ---------------------------------------------------------------- dispatch

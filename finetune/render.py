@@ -8,7 +8,8 @@ final answers alike, with its end-of-turn token. Everything else is -100. Collat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from andini.formats import ChatFormat, Segment, get_format
@@ -24,15 +25,15 @@ def example_segments(example: Example, fmt: ChatFormat) -> list[Segment]:
 
 def segment_encoder(tokenizer: Any, fmt: ChatFormat) -> Callable[[str], list[int]]:
     """text -> token ids for one segment, the way this family's reference tokenizer encodes it."""
-    if fmt.name == "mistral":
-        return _mistral_encoder(tokenizer)
+    if fmt.control_tokens:
+        return _piecewise_encoder(tokenizer, fmt.control_tokens)
     return lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def _mistral_encoder(tokenizer: Any) -> Callable[[str], list[int]]:
+def _piecewise_encoder(tokenizer: Any, control_tokens: Sequence[str]) -> Callable[[str], list[int]]:
     """Split at control tokens; encode each piece alone (SentencePiece adds the '▁' the text shows
     as one leading space), as mistral-common does. Works with mistral-common or an HF tokenizer."""
-    from andini.formats.mistral import CONTROL_RE
+    control_re = re.compile("(" + "|".join(re.escape(t) for t in control_tokens) + ")")
 
     if hasattr(tokenizer, "instruct_tokenizer"):  # mistral_common MistralTokenizer
         raw = tokenizer.instruct_tokenizer.tokenizer
@@ -52,10 +53,10 @@ def _mistral_encoder(tokenizer: Any) -> Callable[[str], list[int]]:
 
     def encode(text: str) -> list[int]:
         ids: list[int] = []
-        for part in CONTROL_RE.split(text):
+        for part in control_re.split(text):
             if not part:
                 continue
-            if CONTROL_RE.fullmatch(part):
+            if control_re.fullmatch(part):
                 ids.append(control(part))
             else:
                 ids.extend(piece(part[1:] if part.startswith(" ") else part))
@@ -99,7 +100,7 @@ def assistant_text(example: Example, fmt: ChatFormat | str) -> str:
 
 def load_tokenizer(base: str, fmt_name: str) -> Any:
     """The tokenizer `render_example` needs for this base model and format."""
-    if fmt_name == "mistral":
+    if get_format(fmt_name).control_tokens:  # mistral-common's is the reference
         from pathlib import Path
 
         return mistral_tokenizer(base if Path(base).is_dir() else None)

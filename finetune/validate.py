@@ -146,8 +146,8 @@ def check_report(path: Path | str, fmt: str, strict: bool = False, limit: int = 
     """`andini data check`: counts, problems by reason, and the first `limit` problems in full."""
     ok = 0
     problems: list[Problem] = []
-    for example, problem in check_file(path, fmt, strict=strict):
-        if example is not None:
+    for _, problem in check_file(path, fmt, strict=strict):
+        if problem is None:
             ok += 1
         else:
             problems.append(problem)

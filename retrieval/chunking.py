@@ -65,12 +65,14 @@ def markdown_sections(text: str) -> list[Section]:
     chunk never holds a bare title."""
     from llama_index.core import Document
     from llama_index.core.node_parser import MarkdownNodeParser
+    from llama_index.core.schema import TextNode
 
     nodes = MarkdownNodeParser(header_path_separator=HEADING_SEP, include_prev_next_rel=False) \
         .get_nodes_from_documents([Document(text=text)])
     starts: list[tuple[int, str]] = []
     for node in nodes:
-        if node.start_char_idx is None:  # text the parser rebuilt: stays with the previous section
+        # the parser makes TextNodes; one without a start is text it rebuilt: stays with the previous section
+        if not isinstance(node, TextNode) or node.start_char_idx is None:
             continue
         parents = [h for h in node.metadata.get("header_path", "").split(HEADING_SEP) if h.strip()]
         first_line = node.text.split("\n", 1)[0]

@@ -74,7 +74,8 @@ def dense_ranking(coll: Collection, query: str, n: int, settings: Settings) -> l
 
     result = coll.query(query_embeddings=embed([query], settings), n_results=min(n, coll.count()),
                         include=["distances"])
-    return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)]
+    distances = store.included(result, "distances")[0]
+    return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], distances, strict=True)]
 
 
 def fuse(rankings: list[list[tuple[str, float]]], rrf_k: int = RRF_K,
@@ -92,7 +93,8 @@ def _hits(coll: Collection, ranked: list[tuple[str, float]]) -> list[Hit]:
     if not ranked:
         return []
     got = coll.get(ids=[cid for cid, _ in ranked], include=["documents", "metadatas"])
-    by_id = {cid: (text, meta) for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
+    by_id = {cid: (text, meta) for cid, text, meta in
+             zip(got["ids"], store.included(got, "documents"), store.included(got, "metadatas"), strict=True)}
     hits = []
     for cid, score in ranked:
         if cid not in by_id:  # deleted since the BM25 index was read

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
@@ -84,6 +84,14 @@ def collection_name(collection: str | None, settings: Settings | None = None) ->
     return name
 
 
+@overload
+def get_collection(collection: str | None = None, settings: Settings | None = None,
+                   create: Literal[True] = True) -> Collection: ...
+@overload
+def get_collection(collection: str | None, settings: Settings | None, create: bool) -> Collection | None: ...
+@overload
+def get_collection(collection: str | None = None, settings: Settings | None = None, *,
+                   create: bool) -> Collection | None: ...
 def get_collection(collection: str | None = None, settings: Settings | None = None,
                    create: bool = True) -> Collection | None:
     """The collection with andini's embedding function; None when it doesn't exist and not `create`."""
@@ -104,6 +112,15 @@ def get_collection(collection: str | None = None, settings: Settings | None = No
         raise
 
 
+def included(result: Mapping[str, object], field: str) -> list[Any]:
+    """A field of a Chroma get/query result that the call included (Chroma types all but ids as optional)."""
+    values = result.get(field)
+    if not isinstance(values, list):
+        raise AndiniError(f"Chroma answered without the {field} it was asked for.",
+                          hint="check that the Chroma server's version matches the client's")
+    return values
+
+
 def iter_metadata(coll: Collection, include_documents: bool = False) -> Iterator[tuple[str, dict, str | None]]:
     """(id, metadata, text or None) for every chunk, read in pages."""
     include: list[Any] = ["metadatas", "documents"] if include_documents else ["metadatas"]
@@ -111,8 +128,8 @@ def iter_metadata(coll: Collection, include_documents: bool = False) -> Iterator
     while True:
         page = coll.get(include=include, limit=PAGE, offset=offset)
         ids = page["ids"]
-        texts = page["documents"] if include_documents else [None] * len(ids)
-        yield from zip(ids, page["metadatas"], texts, strict=True)
+        texts: list[str | None] = included(page, "documents") if include_documents else [None] * len(ids)
+        yield from zip(ids, included(page, "metadatas"), texts, strict=True)
         if len(ids) < PAGE:
             return
         offset += PAGE

@@ -1,4 +1,5 @@
-"""House rules that a machine can check: ruff is clean over the whole repository."""
+"""House rules that a machine can check: ruff is clean over the whole repository, mypy over the
+packages, and the packages import each other without a circle."""
 
 import shutil
 import subprocess
@@ -12,6 +13,13 @@ def test_ruff_is_clean():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     out = subprocess.run([ruff, "check", "."], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_mypy_is_clean():
+    """The type checker over the packages, configured by pyproject's [tool.mypy] (STYLE 14)."""
+    out = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True)
+    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+    assert out.returncode == 0, "\n".join(errors[:60] or [out.stdout[-3000:], out.stderr[-3000:]])
 
 
 PACKAGES = ("andini", "agent", "retrieval", "finetune", "eval", "ui")

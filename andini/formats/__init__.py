@@ -32,6 +32,13 @@ class ChatFormat(Protocol):
     call_close: str
     #: Text that ends an assistant turn.
     end_of_turn: str
+    #: A turn's calls are one JSON list after a single `call_open`, and nothing follows them (Mistral
+    #: v3); else each call is written alone between `call_open` and `call_close`, text around it.
+    calls_as_list: bool
+    #: Non-empty: the reference tokenizer is mistral-common's, which writes these tokens as single ids
+    #: and encodes each piece of text between them alone. Empty: the checkpoint's HF tokenizer encodes
+    #: a segment whole.
+    control_tokens: tuple[str, ...]
 
     def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
                add_generation_prompt: bool = False) -> list[Segment]: ...

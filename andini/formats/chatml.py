@@ -43,6 +43,8 @@ class ChatMLToolsFormat:
     call_open = "<tool_call>\n"
     call_close = "\n</tool_call>"
     end_of_turn = "<|im_end|>"
+    calls_as_list = False
+    control_tokens: tuple[str, ...] = ()
 
     def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
                add_generation_prompt: bool = False) -> list[Segment]:

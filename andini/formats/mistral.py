@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +25,6 @@ from andini.schema import Message, ToolCall, ToolSpec
 
 CONTROL_TOKENS = ("<s>", "</s>", "[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]",
                   "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]")
-CONTROL_RE = re.compile("(" + "|".join(re.escape(t) for t in CONTROL_TOKENS) + ")")
 
 
 def call_id(turn: int, index: int, name: str) -> str:
@@ -52,6 +50,8 @@ class MistralV3Format:
     call_open = "[TOOL_CALLS] "
     call_close = ""
     end_of_turn = "</s>"
+    calls_as_list = True
+    control_tokens: tuple[str, ...] = CONTROL_TOKENS
 
     def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
                add_generation_prompt: bool = False) -> list[Segment]:
@@ -84,9 +84,9 @@ class MistralV3Format:
 
     def assistant_text(self, m: Message, ids: Sequence[str] | None = None) -> str:
         if m.tool_calls:
-            ids = list(ids or [None] * len(m.tool_calls))
+            given: list[str | None] = list(ids) if ids else [None] * len(m.tool_calls)
             calls = []
-            for call, cid in zip(m.tool_calls, ids, strict=True):
+            for call, cid in zip(m.tool_calls, given, strict=True):
                 entry: dict[str, Any] = {"name": call.name, "arguments": call.arguments}
                 if cid:
                     entry["id"] = cid

@@ -159,3 +159,10 @@ class Problem(BaseModel):
     detail: Any = Field(description="What went wrong (a list of field errors for 422).")
     hint: str | None = Field(None, description="What to do about it.")
     message: str | None = Field(None, description="422 only: the fields at fault, one line.")
+
+
+#: A route's documented answers by status code, as FastAPI's `responses=` takes them.
+Responses = dict[int | str, dict[str, Any]]
+#: What every route with a body or parameters may answer besides its own result.
+ERRORS: Responses = {400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
+                     422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}

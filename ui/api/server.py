@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from agent.turns import TurnResult
 from andini import __version__
@@ -28,6 +29,7 @@ from andini.settings import Settings, get_settings
 from ui.api import guard, structured
 from ui.api.models import (
     COLLECTION,
+    ERRORS,
     MAX_ID,
     THREAD_ID,
     Check,
@@ -41,6 +43,7 @@ from ui.api.models import (
     PlanSummary,
     Problem,
     Readiness,
+    Responses,
     RunRequest,
     TaskCreate,
     TaskOut,
@@ -49,19 +52,17 @@ from ui.api.models import (
 )
 from ui.api.runs import AgentRunner, sse_messages
 
-ERRORS = {400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
-          422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
 PlanId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Plan number.")]
 TaskId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Task number.")]
 ThreadId = Annotated[str, PathParam(max_length=128, pattern=THREAD_ID, description="The run's thread_id.")]
-NOT_FOUND = {404: {"model": Problem, "description": "No such item"}, **ERRORS}
+NOT_FOUND: Responses = {404: {"model": Problem, "description": "No such item"}, **ERRORS}
 
 
 def create_app(settings: Settings | None = None, runner: AgentRunner | None = None) -> FastAPI:
     """The API app for these settings (the token is required: no token, no app)."""
     settings = settings or get_settings()
     token = _require_token(settings)
-    app = FastAPI(title="andini automation API", version=__version__,
+    app = _API(title="andini automation API", version=__version__,
                   description="Intent in, validated tool calls and JSON plans out, grounded in your documents. "
                               "Authenticate with `Authorization: Bearer <ANDINI_API_TOKEN>`.")
     runner = runner or AgentRunner(settings)
@@ -73,7 +74,6 @@ def create_app(settings: Settings | None = None, runner: AgentRunner | None = No
     structured.install(app)
     guard.install(app, token=token, rate_limit=settings.api_rate_limit,
                       max_body_bytes=settings.api_max_body_bytes)
-    app.openapi = _openapi_with_security(app)
     return app
 
 
@@ -91,18 +91,18 @@ def _require_token(settings: Settings) -> str:
     return settings.api_token.strip()
 
 
-def _openapi_with_security(app: FastAPI):
-    from fastapi.openapi.utils import get_openapi
+class _API(FastAPI):
+    """The app, whose OpenAPI document also lists the Problem schema and the bearer security."""
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
+    def openapi(self) -> dict[str, Any]:
+        from fastapi.openapi.utils import get_openapi
+
+        if self.openapi_schema is None:
+            schema = get_openapi(title=self.title, version=self.version, description=self.description,
+                                 routes=self.routes)
             schema["components"].setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
-            app.openapi_schema = guard.document_security(schema)
-        return app.openapi_schema
-
-    return openapi
+            self.openapi_schema = guard.document_security(schema)
+        return self.openapi_schema
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -131,7 +131,7 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=503, content={"detail": exc.args[0], "hint": exc.hint})
 
 
-def _allowed_methods(app: FastAPI, scope: dict) -> set[str]:
+def _allowed_methods(app: FastAPI, scope: Scope) -> set[str]:
     from starlette.routing import Match
 
     methods: set[str] = set()

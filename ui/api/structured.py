@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field
 
 from agent.executor import PlanRun, RunInProgress
 from agent.generate import DEFAULT_ATTEMPTS, Generated, GenerationFailed
-from ui.api.models import COLLECTION, MAX_ID, Problem, Strict
+from ui.api.models import COLLECTION, ERRORS, MAX_ID, Problem, Responses, Strict
 
 #: A schema sent over HTTP is held to references inside itself (see `load_schema(files=False)`).
 REQUEST_SCHEMA = "request schema"
@@ -57,10 +57,7 @@ class PlanRunRequest(Strict):
 
 
 PlanId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Plan number.")]
-#: As server.ERRORS, which every route documents.
-BAD_BODY = {400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
-            422: {"model": Problem, "description": "Malformed request: `detail` names each field"}}
-NOT_FOUND = {404: {"model": Problem, "description": "No such plan, or no run of it yet"}, **BAD_BODY}
+NOT_FOUND: Responses = {404: {"model": Problem, "description": "No such plan, or no run of it yet"}, **ERRORS}
 
 
 def install(app: FastAPI) -> None:

@@ -47,7 +47,7 @@ def render_events(events: Iterable[Event], key: str, *, live: bool = False,
         seen.append(event)
         if event.kind == "token":
             run = _token_run(event, stream, seen)
-            streamed = st.write_stream(run) if live else _markdown("".join(run))
+            streamed = _written(st.write_stream(run)) if live else _markdown("".join(run))
         elif event.kind == "tool_call":
             steps[event.call_id or f"step{len(steps)}"] = _open_step(event, live)
             streamed = ""
@@ -72,6 +72,11 @@ def render_events(events: Iterable[Event], key: str, *, live: bool = False,
 def _markdown(text: str) -> str:
     st.markdown(text)
     return text
+
+
+def _written(out: list[Any] | str) -> str:
+    """What `st.write_stream` wrote: the text itself when every chunk was text, as tokens are."""
+    return out if isinstance(out, str) else "".join(map(str, out))
 
 
 def show_error(text: str) -> None:

@@ -109,7 +109,7 @@ def conversations_sidebar() -> None:
         titles = {t.thread_id: t.title or "Untitled" for t in threads}
         current = st.session_state.get("thread_id")
         st.session_state["thread_pick"] = current if current in titles else None
-        st.selectbox("Resume", list(titles), format_func=titles.get, key="thread_pick",
+        st.selectbox("Resume", list(titles), format_func=lambda tid: titles[tid], key="thread_pick",
                      on_change=_picked, placeholder="Pick a conversation")
         if current in titles:
             with st.expander("Rename or delete"):

@@ -4,12 +4,15 @@ and a Run button that carries out their tool calls. Reads and writes go through 
 
 from __future__ import annotations
 
+from typing import get_args
+
 import streamlit as st
 
+from agent.tasks import TaskStatus
 from ui.app import services
 from ui.app.render import show_error, show_plan
 
-STATUSES = ("todo", "doing", "done")
+STATUSES: tuple[TaskStatus, ...] = get_args(TaskStatus)
 
 
 def _update(task_id: int) -> None:
@@ -41,9 +44,10 @@ def tasks_section() -> None:
 
     st.subheader("Tasks")
     left, right = st.columns([1, 2])
-    status = left.selectbox("Status", ("all", *STATUSES), key="task-filter")
+    chosen = left.selectbox("Status", ("all", *STATUSES), key="task-filter")
+    status = next((s for s in STATUSES if s == chosen), None)  # None: all
     text = right.text_input("Filter by text", key="task-text", placeholder="words in the title or detail")
-    tasks = TaskStore().list(status=None if status == "all" else status)
+    tasks = TaskStore().list(status=status)
     if text.strip():
         needle = text.strip().lower()
         tasks = [t for t in tasks if needle in t.title.lower() or needle in (t.detail or "").lower()]
@@ -81,13 +85,12 @@ def plans_section() -> None:
     if not plans:
         st.caption("No saved plans yet: ask the chat for a plan.")
         return
-    for item in plans:
-        plan_id = getattr(item, "id", None)
-        plan = store.get(plan_id) if plan_id is not None else item
-        with st.expander(f"#{plan_id} {plan.goal}"):
-            show_plan(plan, plan_id, key=f"stored-plan-{plan_id}")
+    for info in plans:
+        plan = store.get(info.id)
+        with st.expander(f"#{info.id} {plan.goal}"):
+            show_plan(plan, info.id, key=f"stored-plan-{info.id}")
             if any(step.tool_call for step in plan.steps):
-                run_section(plan_id)
+                run_section(info.id)
 
 
 MARKS = {"done": ":green[done]", "manual": ":gray[yours to do]", "failed": ":red[failed]",
