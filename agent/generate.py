@@ -181,12 +181,14 @@ Reply = Callable[[list[Message]], str]
 
 
 def _local_reply(doc: DocSchema, allow_decline: bool, opts: dict[str, Any]) -> Reply:
+    from agent.backends import served_adapter
     from agent.grammar import XGrammarConstraint
     from agent.local import get_engine
     from andini.settings import get_settings
 
     settings = get_settings()
-    engine = get_engine(opts["model"] or settings.model, opts["adapter"] or settings.adapter)
+    adapter = served_adapter(settings, "local", opts["model"], opts["adapter"], auto=False).adapter
+    engine = get_engine(opts["model"] or settings.model, adapter)
     compiled = _compile(engine.grammar_factory("xgrammar").compiler,
                         json.dumps(grammar_schema(doc, allow_decline)), doc.source)
 

@@ -16,6 +16,8 @@ from typing import Any
 from andini.errors import AndiniError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+#: The hub id of each model andini names, for adapter configs (TGI pairs an adapter with it).
+HUB_IDS = {DEFAULT_MODEL: "HuggingFaceTB/SmolLM2-135M-Instruct"}
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

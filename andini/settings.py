@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     # agent and model backends
     backend: BackendName = Field("local", description="Model backend.")
     model: str | None = Field(None, description="Local model folder or served model id; unset means the backend's default.")
-    adapter: str | None = Field(None, description="LoRA adapter: a local folder (local) or the adapter id TGI serves.")
+    adapter: str | None = Field(None, description="LoRA adapter. Unset: the local backend uses the newest one registered "
+                                "under home/adapters for its model (`andini adapters`); 'none' or empty: none; else "
+                                "a registered name or a folder (local), or the adapter id a server serves.")
     tgi_url: str = Field("http://127.0.0.1:8080", description="TGI base URL.")
     openai_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible server base URL (vLLM, SGLang).")
     openai_api_key: str = Field("not-needed", description="API key for the OpenAI-compatible server.")
