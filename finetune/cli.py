@@ -136,23 +136,29 @@ def _finetune(args) -> int:
 def _adapters(args) -> int:
     from andini.adapters import choose, list_adapters
     from andini.cli import print_json
+    from andini.errors import AndiniError
     from andini.settings import get_settings
 
     settings = get_settings()
-    # "active": what the local backend loads (a server's adapters are ids it knows, not these folders)
-    adapters, active = list_adapters(settings.home), choose(settings.adapter, settings.model, settings.home)
+    adapters = list_adapters(settings.home)
+    try:  # "active": what the local backend loads (a server's adapters are ids it knows, not these folders)
+        active = choose(settings.adapter, settings.model, settings.home)
+    except AndiniError as exc:  # a setting naming no adapter: the listing is what helps fix it
+        print(f"error: {exc}", file=sys.stderr)
+        active = None
     if args.json:
         print_json({"adapters": [a.model_dump(mode="json") for a in adapters],
-                    "active": active.model_dump(mode="json")})
-        return 0
+                    "active": active.model_dump(mode="json") if active else None})
+        return 0 if active else 1
     for a in adapters:
-        mark = "*" if active.adapter == str(a.path) else " "
+        mark = "*" if active and active.adapter == str(a.path) else " "
         print(f"{mark} {a.label()}" + (f"  [{a.problem}]" if a.problem else ""))
         print(f"    {a.path}" + (f"  from {a.config}" if a.config else ""))
     if not adapters:
         print(f"no adapters registered under {settings.home / 'adapters'}")
-    print(f"local backend: {active.describe()}")
-    return 0
+    if active:
+        print(f"local backend: {active.describe()}")
+    return 0 if active else 1
 
 
 def _adapters_add(args) -> int:

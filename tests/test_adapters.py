@@ -115,6 +115,17 @@ def test_cli_lists_and_adds_adapters(registered, tmp_path, capsys):
     assert "local backend: adapter newer (newest registered)" in text
 
 
+def test_cli_still_lists_when_the_setting_names_no_adapter(registered, monkeypatch, capsys):
+    from andini.cli import main
+    from andini.settings import get_settings
+
+    monkeypatch.setenv("ANDINI_ADAPTER", "nope")
+    get_settings.cache_clear()
+    assert main(["adapters"]) == 1
+    out = capsys.readouterr()
+    assert "older" in out.out and "No adapter 'nope'" in out.err
+
+
 def test_ui_start_says_tool_calls_need_the_adapter_and_how_to_train_it(andini_home, tmp_path, monkeypatch):
     from pathlib import Path
 
