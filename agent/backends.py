@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from andini.adapters import AdapterChoice, choose, explicit
 from andini.errors import AndiniError
 from andini.schema import Message, ToolCall, ToolSpec
 from andini.settings import Settings, get_settings
@@ -77,7 +78,9 @@ class Backend:
 def _build_local(s: Settings, o: dict[str, Any]) -> Any:
     from agent.chat_local import LocalChatModel
 
-    return LocalChatModel(model_name=o.get("model", s.model), adapter=o.get("adapter", s.adapter),
+    model = o.get("model", s.model)
+    adapter = choose(o.get("adapter", s.adapter), model, s.home).adapter
+    return LocalChatModel(model_name=model, adapter=adapter,
                           constrained=o.get("constrained", True),
                           max_new_tokens=o.get("max_new_tokens") or s.max_new_tokens,
                           temperature=s.temperature)
@@ -87,7 +90,7 @@ def _build_tgi(s: Settings, o: dict[str, Any]) -> Any:
     from agent.chat_tgi import TGIChatModel
 
     # TGI routes the request to a LoRA adapter when `model` names one; else any id serves the base.
-    model_id = o.get("adapter", s.adapter) or o.get("model", s.model) or "tgi"
+    model_id = explicit(o.get("adapter", s.adapter)) or o.get("model", s.model) or "tgi"
     return TGIChatModel(base_url=s.tgi_url, model_id=model_id, temperature=s.temperature,
                         max_tokens=o.get("max_new_tokens") or s.max_new_tokens, timeout=s.request_timeout)
 
@@ -107,7 +110,7 @@ def _openai_chat() -> type:
 
 
 def _build_openai(s: Settings, o: dict[str, Any]) -> Any:
-    model = o.get("adapter", s.adapter) or o.get("model", s.model) or _first_served_model(s)
+    model = explicit(o.get("adapter", s.adapter)) or o.get("model", s.model) or _first_served_model(s)
     return _openai_chat()(base_url=s.openai_url, api_key=s.openai_api_key, model=model,
                       temperature=s.temperature, max_tokens=o.get("max_new_tokens") or s.max_new_tokens,
                       timeout=s.request_timeout, max_retries=1, stream_usage=True)
@@ -173,6 +176,17 @@ def make_chat_model(settings: Settings | None = None, **overrides: Any) -> Any:
     return backend.build(settings, given)
 
 
+def served_adapter(settings: Settings | None = None, backend: str | None = None, model: str | None = None,
+                   adapter: str | None = None, auto: bool = True) -> AdapterChoice:
+    """Which adapter answers with these overrides (None: the settings' value), by `andini.adapters.choose`.
+    An in-process backend loads folders, so names and, with `auto`, an unset value resolve there; the
+    agent (UI, run, chat, serve) uses auto, evaluation and `generate` only the adapter they are given."""
+    settings = settings or get_settings()
+    spec = get_backend(backend, settings)
+    return choose(adapter if adapter is not None else settings.adapter, model or settings.model,
+                  settings.home, local=spec.in_process, auto=auto)
+
+
 def explain_error(exc: BaseException, settings: Settings | None = None, backend: str | None = None) -> AndiniError:
     """An AndiniError a person can act on, from whatever a backend raised."""
     if isinstance(exc, AndiniError):
@@ -197,8 +211,9 @@ def complete(messages: list[Message], tools: list[ToolSpec], *, backend: str | N
     spec = get_backend(backend, settings)
     limit = max_new_tokens or settings.max_new_tokens
     if spec.in_process:
-        return _complete_local(messages, tools, model or settings.model, adapter or settings.adapter,
-                               constrained, limit, tool_choice, settings.temperature)
+        chosen = served_adapter(settings, spec.name, model, adapter, auto=False).adapter
+        return _complete_local(messages, tools, model or settings.model, chosen, constrained, limit,
+                               tool_choice, settings.temperature)
     chat = make_chat_model(settings, backend=spec.name, model=model, adapter=adapter, max_new_tokens=limit)
     try:
         return _complete_remote(chat, messages, tools, tool_choice)

@@ -31,7 +31,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--backend", choices=list(BACKENDS), help="model backend (default: settings)")
     p.add_argument("--model", help="local model folder or served model id")
-    p.add_argument("--adapter", help="LoRA adapter folder (local) or adapter id (tgi)")
+    p.add_argument("--adapter", help="LoRA adapter: a name `andini adapters` lists or a folder (local), the "
+                                     "adapter id (tgi), or 'none' (default: ANDINI_ADAPTER; unset: the newest "
+                                     "registered for the model)")
     p.add_argument("--max-new-tokens", type=int, help="generation limit per model call")
 
 
@@ -95,15 +97,16 @@ def run_command(args: argparse.Namespace) -> int:
     show = (lambda e: None) if args.json else render
     _, events = _turn(agent, agent.stream(args.intent, thread_id=args.thread), args.yes, show)
     result = TurnResult.fold(events, args.thread)
-    if args.json:
-        print_json(result.model_dump(mode="json"))
+    if args.json:  # which adapter answered, beside the turn
+        print_json({**result.model_dump(mode="json"), "adapter": agent.adapter.model_dump(mode="json")})
     return 0 if result.status == "done" else 1
 
 
 def chat_command(args: argparse.Namespace) -> int:
     agent = _agent(args)
     thread = args.thread
-    print("andini chat: /new for a new thread, /quit to leave.", file=sys.stderr)
+    print(f"andini chat ({agent.backend}, {agent.adapter.describe()}): /new for a new thread, /quit to leave.",
+          file=sys.stderr)
     while True:
         try:
             line = input("\nyou> ").strip()

@@ -203,12 +203,14 @@ def _reply(spec: Backend, doc: DocSchema, allow_decline: bool, ask: _Ask) -> Rep
 
 def _local_reply(doc: DocSchema, allow_decline: bool, ask: _Ask) -> Reply:
     """The model in this process, held to the schema by our own grammar."""
+    from agent.backends import served_adapter
     from agent.grammar import XGrammarConstraint
     from agent.local import get_engine
     from andini.settings import get_settings
 
     settings = get_settings()
-    engine = get_engine(ask.model or settings.model, ask.adapter or settings.adapter)
+    adapter = served_adapter(settings, "local", ask.model, ask.adapter, auto=False).adapter
+    engine = get_engine(ask.model or settings.model, adapter)
     compiled = _compile(engine.grammar_factory("xgrammar").compiler,
                         json.dumps(grammar_schema(doc, allow_decline)), doc.source)
 

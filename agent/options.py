@@ -19,7 +19,8 @@ class AgentOptions(BaseModel):
 
     backend: BackendName | None = Field(None, description="Model backend (agent.backends.BACKENDS); unset: settings.")
     model: str | None = Field(None, description="Local model folder or served model id.")
-    adapter: str | None = Field(None, description="LoRA adapter folder (local) or adapter id (tgi).")
+    adapter: str | None = Field(None, description="LoRA adapter: a registered name or folder (local), the "
+                                "adapter id (servers), or 'none'; unset: the settings' (andini.adapters).")
     max_new_tokens: int | None = Field(None, ge=1, description="Generation limit per model call.")
     tools: list[Any] = Field(default_factory=list, description="Extra LangChain tools or documented functions.")
     collection: str | None = Field(None, description="Chroma collection the search tool reads.")

@@ -33,11 +33,14 @@ class Agent:
     or ill-typed one raises an AndiniError that names it."""
 
     def __init__(self, settings: Settings | None = None, **overrides: Any):
+        from agent.backends import served_adapter
         from agent.tools import ToolContext, as_tool, builtin_tools, plan_for_turn, user_tools
 
         self.settings = settings or get_settings()
         self.options = AgentOptions.parse(overrides)
         self.backend = self.options.backend or self.settings.backend
+        #: The adapter that answers (resolved once: an unset setting means the newest registered one).
+        self.adapter = served_adapter(self.settings, self.backend, self.options.model, self.options.adapter)
         self.ctx = ToolContext(collection=self.options.collection)
         extra = [as_tool(t) for t in self.options.tools]
         # a plan's steps may call the tools offered beside it, with their arguments (andini.schema)
@@ -68,7 +71,8 @@ class Agent:
 
         opts = self.options
         model = opts.chat_model or make_chat_model(self.settings, backend=self.backend, model=opts.model,
-                                                   adapter=opts.adapter, max_new_tokens=opts.max_new_tokens)
+                                                   adapter=self.adapter.adapter or "none",
+                                                   max_new_tokens=opts.max_new_tokens)
         confirm = self.settings.confirm_side_effects if opts.confirm is None else opts.confirm
         search_first = self.settings.search_first if opts.search_first is None else opts.search_first
         gated: dict[str, bool | InterruptOnConfig] = {

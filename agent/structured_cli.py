@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--collection", help="knowledge-base collection for --search")
     gen.add_argument("--backend", choices=list(BACKENDS), help="model backend (default: settings)")
     gen.add_argument("--model", help="local model folder or served model id")
-    gen.add_argument("--adapter", help="LoRA adapter folder (local) or adapter id (tgi)")
+    gen.add_argument("--adapter", help="LoRA adapter: a registered name or folder (local) or adapter id (tgi)")
     gen.add_argument("--attempts", type=int, default=3, help="model calls before giving up (default 3)")
     gen.add_argument("--max-new-tokens", type=int, help="generation limit per attempt (default 512)")
     gen.add_argument("--strict", action="store_true",

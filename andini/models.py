@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+#: The hub id of each model andini names, for adapter configs (TGI pairs an adapter with it).
+HUB_IDS = {DEFAULT_MODEL: "HuggingFaceTB/SmolLM2-135M-Instruct"}
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

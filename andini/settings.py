@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     # agent and model backends
     backend: BackendName = Field("local", description="Model backend.")
     model: str | None = Field(None, description="Local model folder or served model id; unset means the backend's default.")
-    adapter: str | None = Field(None, description="LoRA adapter: a local folder (local) or the adapter id TGI serves.")
+    adapter: str | None = Field(None, description="LoRA adapter. Unset: the local backend uses the newest one registered "
+                                "under home/adapters for its model (`andini adapters`); 'none' or empty: none; else "
+                                "a registered name or a folder (local), or the adapter id a server serves.")
     local_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="Precision of the in-process model: 'auto' is bf16 on a GPU or a CPU that computes it "
                             "natively, else fp32.")

@@ -17,7 +17,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--backend", choices=list(BACKENDS), help="model backend (default: settings)")
     group.add_argument("--model", help="local model folder or served model id (default: settings)")
-    group.add_argument("--adapter", help="LoRA adapter folder (local) or served adapter id")
+    group.add_argument("--adapter", help="LoRA adapter: a registered name or folder (local), or served adapter id "
+                                         "(default: ANDINI_ADAPTER; never picked automatically)")
     group.add_argument("--no-constrained", dest="constrained", action="store_false",
                        help="free decoding: no grammar from the tool schemas (local backend)")
     group.add_argument("--max-new-tokens", type=int, help="generation limit per item (default: settings)")

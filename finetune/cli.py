@@ -1,5 +1,5 @@
-"""`andini data build|check`, `andini finetune`, `andini export`, `andini bench train` (argparse only;
-the handlers import the heavy modules)."""
+"""`andini data build|check`, `andini finetune`, `andini adapters`, `andini export`, `andini bench train`
+(argparse only; the handlers import the heavy modules)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--merge", action="store_true", help="Merge into the base model (safetensors).")
     ex.add_argument("--base", help="Base model (default: from the adapter's run manifest).")
     ex.set_defaults(func=_export)
+
+    ads = sub.add_parser("adapters", help="List the trained adapters (or register one with `add`).",
+                         description="List the adapters registered under $ANDINI_HOME/adapters, newest first, "
+                                     "with their base model and what and when they were trained on. "
+                                     "`andini finetune` registers what it trains; the agent uses the newest one "
+                                     "for its model unless ANDINI_ADAPTER says otherwise.")
+    ads.add_argument("--json", action="store_true", help="Print one JSON object: the adapters and the one the local backend uses.")
+    ads.set_defaults(func=_adapters)
+    ads_sub = ads.add_subparsers(dest="adapters_command", metavar="SUBCOMMAND")
+    add = ads_sub.add_parser("add", help="Register an adapter folder (copies its files).",
+                             description="Copy an adapter folder (e.g. one trained before registration "
+                                         "existed) to $ANDINI_HOME/adapters/NAME.")
+    add.add_argument("folder", help="Adapter folder with adapter_config.json.")
+    add.add_argument("--name", help="Name to register it under (default: the folder's name).")
+    add.add_argument("--json", action="store_true", help="Print the registered adapter as one JSON object.")
+    add.set_defaults(func=_adapters_add)
 
     _register_bench(sub)
 
@@ -114,6 +130,47 @@ def _finetune(args) -> int:
         metrics = manifest["metrics"]
         print(f"adapter: {manifest['config']['train']['output_dir']} (eval_loss {metrics.get('eval_loss')}, "
               f"{metrics.get('wall_s')} s)")
+    return 0
+
+
+def _adapters(args) -> int:
+    from andini.adapters import choose, list_adapters
+    from andini.cli import print_json
+    from andini.errors import AndiniError
+    from andini.settings import get_settings
+
+    settings = get_settings()
+    adapters = list_adapters(settings.home)
+    try:  # "active": what the local backend loads (a server's adapters are ids it knows, not these folders)
+        active = choose(settings.adapter, settings.model, settings.home)
+    except AndiniError as exc:  # a setting naming no adapter: the listing is what helps fix it
+        print(f"error: {exc}", file=sys.stderr)
+        active = None
+    if args.json:
+        print_json({"adapters": [a.model_dump(mode="json") for a in adapters],
+                    "active": active.model_dump(mode="json") if active else None})
+        return 0 if active else 1
+    for a in adapters:
+        mark = "*" if active and active.adapter == str(a.path) else " "
+        print(f"{mark} {a.label()}" + (f"  [{a.problem}]" if a.problem else ""))
+        print(f"    {a.path}" + (f"  from {a.config}" if a.config else ""))
+    if not adapters:
+        print(f"no adapters registered under {settings.home / 'adapters'}")
+    if active:
+        print(f"local backend: {active.describe()}")
+    return 0 if active else 1
+
+
+def _adapters_add(args) -> int:
+    from andini.adapters import register
+    from andini.cli import print_json
+    from andini.settings import get_settings
+
+    info = register(args.folder, get_settings().home, name=args.name)
+    if args.json:
+        print_json(info.model_dump(mode="json"))
+    else:
+        print(f"registered {info.label()} at {info.path}")
     return 0
 
 

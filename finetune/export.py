@@ -12,9 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
+from andini.adapters import ADAPTER_FILES
 from andini.errors import AndiniError
-
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "run_manifest.json", "README.md")
 
 
 def adapter_base(adapter: Path, base: str | None = None) -> str:

@@ -28,12 +28,10 @@ from typing import Any
 
 from andini.errors import AndiniError
 from andini.formats import ChatFormat, get_format
+from andini.models import HUB_IDS
 from andini.schema import Example
 from finetune.config import RunConfig, load_config
 from finetune.render import IGNORE, load_tokenizer, render_example
-
-HF_IDS = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
-
 
 # ---------------------------------------------------------------- checks before any long work
 
@@ -254,7 +252,8 @@ def throughput_callback():
 
 
 def finetune(config_path: Path | str, resume: bool | None = None, progress=print) -> dict[str, Any]:
-    """Train an adapter as the config says; returns the run manifest (also written beside the adapter)."""
+    """Train an adapter as the config says and register it; returns the run manifest (also written beside
+    the adapter) with `registered`, the adapter's registered folder."""
     import torch
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -296,7 +295,15 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
         varlen.use(trainer.model, "sdpa")  # generation pads prompts and keeps a cache: plain SDPA
         metrics["quality"] = before_after(trainer.model, tokenizer, checks.fmt,
                                           load_split(config.data.out, "test"), t.quality_examples)
-    return write_manifest(config, metrics, t.output_dir)
+    manifest = write_manifest(config, metrics, t.output_dir)
+    if trainer.is_world_process_zero():  # one copy, however many processes trained
+        from andini.adapters import register
+        from andini.settings import get_settings
+
+        info = register(Path(t.output_dir), get_settings().home)
+        manifest["registered"] = str(info.path)
+        progress(f"registered as '{info.name}' in {info.path.parent}: andini ui and andini run use it")
+    return manifest
 
 
 def make_trainer(config: RunConfig, checks: Preflight, model: Any, train_set: list, val_set: list) -> Any:
@@ -316,7 +323,7 @@ def save_adapter(model: Any, config: RunConfig, out: str) -> None:
     model.save_pretrained(out)
     cfg_path = Path(out, "adapter_config.json")
     adapter_cfg = json.loads(cfg_path.read_text())
-    adapter_cfg["base_model_name_or_path"] = HF_IDS.get(config.model.base, config.model.base)
+    adapter_cfg["base_model_name_or_path"] = HUB_IDS.get(config.model.base, config.model.base)
     cfg_path.write_text(json.dumps(adapter_cfg, indent=2) + "\n")
 
 

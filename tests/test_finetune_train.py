@@ -101,6 +101,15 @@ def test_kill_and_resume_then_export_merge_equals_adapter(tiny_run, tmp_path):
         "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert first["metrics"]["train_examples"] == 8 and "eval_loss" in first["metrics"]
     assert (adapter / "checkpoint-2").is_dir()
+    from andini.adapters import list_adapters
+    from andini.settings import get_settings
+
+    [registered] = list_adapters(get_settings().home)  # where the agent and the UI find it
+    assert first["registered"] == str(registered.path) and registered.name == "adapter"
+    assert (registered.base_model, registered.train_examples) == ("smollm2-135m-instruct", 8)
+    assert (registered.path / "adapter_model.safetensors").read_bytes() == \
+        (adapter / "adapter_model.safetensors").read_bytes()
+    assert any(m.startswith("registered as 'adapter'") for m in messages)
 
     config = yaml.safe_load(tiny_run.read_text())  # a longer run picks up where the first stopped
     config["train"]["max_steps"] = 3

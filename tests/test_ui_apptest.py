@@ -270,3 +270,67 @@ def test_plan_card_runs_its_tool_calls_after_approval(monkeypatch):
     assert any("every step done" in s.value for s in at.success), [e.value for e in at.error]
     assert [t.title for t in TaskStore().list()] == ["Call the bank"]
     assert any("yours to do" in m.value for m in at.markdown)
+
+
+def test_fresh_home_says_tool_calls_need_the_adapter(monkeypatch, agent):
+    from andini.adapters import TRAIN_COMMAND
+
+    at = app_test(monkeypatch, agent).run()
+    assert "adapter `none`" in at.sidebar.caption[0].value
+    [hint] = [i.value for i in at.sidebar.info if "Tool calls need" in i.value]
+    assert TRAIN_COMMAND in hint
+    pick = at.sidebar.selectbox(key="adapter_pick")
+    assert pick.options == ["Newest for this model (none trained yet)", "None (the base model)", "Another folder…"]
+
+
+@pytest.fixture
+def two_adapters(tmp_path, andini_home):
+    from andini.adapters import register
+    from tests.adapter_support import tiny_adapter
+
+    for name, when in (("older", "2026-12-01T10:00:00Z"), ("newer", "2026-12-02T10:00:00Z")):
+        register(tiny_adapter(tmp_path / "runs" / name, finished_at=when), andini_home)
+    return tmp_path / "runs"
+
+
+def test_adapter_menu_lists_registered_adapters_and_reaches_the_agent(monkeypatch, agent, two_adapters):
+    at = app_test(monkeypatch, agent).run()
+    assert "adapter `newer`" in at.sidebar.caption[0].value
+    assert not [i for i in at.sidebar.info if "Tool calls need" in i.value]
+    pick = at.sidebar.selectbox(key="adapter_pick")
+    assert pick.options[0] == "Newest for this model (newer)"
+    assert pick.options[1:3] == ["newer (smollm2-135m-instruct · 2026-12-02 10:00 · 8 examples)",
+                                 "older (smollm2-135m-instruct · 2026-12-01 10:00 · 8 examples)"]
+    ask(at, "hello")
+    assert agent.settings_seen[-1].adapter is None  # unset: the newest, resolved by the agent
+
+    at.sidebar.selectbox(key="adapter_pick").select("older").run()
+    assert "adapter `older`" in at.sidebar.caption[0].value
+    ask(at, "hello again")
+    assert agent.settings_seen[-1].adapter == "older"
+
+    at.sidebar.selectbox(key="adapter_pick").select(":none").run()
+    assert "adapter `none`" in at.sidebar.caption[0].value
+    assert any("ANDINI_ADAPTER=none" in i.value for i in at.sidebar.info)
+    ask(at, "and without")
+    assert agent.settings_seen[-1].adapter == "none"
+
+    at.sidebar.selectbox(key="adapter_pick").select(":folder").run()
+    folder = str(two_adapters / "older")
+    at.sidebar.text_input(key="set_adapter").input(folder).run()
+    assert f"adapter `{folder}`" in at.sidebar.caption[0].value
+    ask(at, "from a folder")
+    assert agent.settings_seen[-1].adapter == folder
+
+
+def test_server_backend_takes_an_adapter_id(monkeypatch, agent, two_adapters):
+    at = app_test(monkeypatch, agent).run()
+    at.sidebar.selectbox(key="set_backend").select("tgi").run()
+    assert "LoRA adapter" not in [s.label for s in at.sidebar.selectbox]  # local folders mean nothing to TGI
+    field = at.sidebar.text_input(key="set_adapter")
+    assert field.label == "LoRA adapter id"
+    field.input("andini").run()
+    assert "adapter `andini`" in at.sidebar.caption[0].value
+    assert not [i for i in at.sidebar.info if "Tool calls need" in i.value]  # a server's adapter: its business
+    ask(at, "hello")
+    assert agent.settings_seen[-1].adapter == "andini"

@@ -2,7 +2,8 @@
 
 Streamlit replaces this process (`python -m streamlit run ...`, same interpreter), headless, without usage
 statistics, on ANDINI_UI_PORT unless --port says otherwise. The app itself indexes the project docs on
-first start and loads the model lazily, so the page answers at once.
+first start and loads the model lazily, so the page answers at once. Before that it says which adapter
+the local model uses, or, on a fresh clone, that tool calls need one and the command that trains it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ def check_port_free(host: str, port: int) -> None:
                                    "(or ANDINI_UI_PORT)") from exc
 
 
+def adapter_note() -> str | None:
+    """What the person should know about the adapter the local model starts with: which one answers, or
+    that tool calls need one and the command that trains it. None for a server backend."""
+    from agent.backends import get_backend, served_adapter
+    from andini.adapters import train_hint
+    from andini.settings import get_settings
+
+    settings = get_settings()
+    if not get_backend(None, settings).in_process:
+        return None
+    choice = served_adapter(settings)
+    return train_hint(choice) or f"andini ui: {choice.describe()}, {choice.adapter}"
+
+
 def main(args: argparse.Namespace) -> int:
     from andini.settings import get_settings
 
@@ -47,6 +62,9 @@ def main(args: argparse.Namespace) -> int:
     check_port_free(host, port)
     cmd = streamlit_command(port, host, getattr(args, "no_ingest", False))
     print(f"andini ui: http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    note = adapter_note()
+    if note:
+        print(note, flush=True)
     # exec, not a child process: signals (Ctrl+C, a supervisor's SIGTERM) reach Streamlit directly.
     os.execv(sys.executable, cmd)
     return 0  # not reached

@@ -15,6 +15,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from agent.backends import get_backend
+from andini.adapters import AdapterChoice, AdapterInfo
 from andini.errors import AndiniError
 from andini.settings import Settings, get_settings
 
@@ -86,9 +87,25 @@ def build_agent(settings: Settings, first_search: bool = True) -> Any:
 def get_agent() -> Any:
     """The agent for the current settings, the local model loaded first (behind a spinner)."""
     settings = current_settings()
+    adapter = active_adapter(settings).adapter
     if get_backend(settings.backend, settings).in_process:
-        _load_local_model(settings.model, settings.adapter)
-    return _agent_for(settings_key(settings), settings, search_first())
+        _load_local_model(settings.model, adapter)
+    # keyed by the adapter too: one trained while the app runs is picked up by the next turn
+    return _agent_for(f"{settings_key(settings)}|{adapter}", settings, search_first())
+
+
+def active_adapter(settings: Settings) -> AdapterChoice:
+    """The adapter the agent uses with these settings (unset: the newest registered for the model)."""
+    from agent.backends import served_adapter
+
+    return served_adapter(settings)
+
+
+def registered_adapters() -> list[AdapterInfo]:
+    """The adapters under $ANDINI_HOME/adapters, newest first (read each time: training adds them)."""
+    from andini.adapters import list_adapters
+
+    return list_adapters(get_settings().home)
 
 
 @st.cache_data(ttl=20, show_spinner=False)
