@@ -2,8 +2,10 @@
 document as YAML), optionally grounded in the knowledge base.
 
 Each backend is held to the schema its own way, and every reply is validated all the same:
-- local: constrained decoding, an xgrammar grammar compiled from the bundled schema (agent/grammar.py
-  bounds strings, arrays and integers so a small model always closes its document);
+- local: constrained decoding, an xgrammar grammar compiled from the bundled schema bounded by
+  agent/bounds.py (the bounds of tool calls and plans), so that the longest document the grammar admits
+  fits `max_new_tokens`: a schema that cannot fit is refused before generation, naming the schema, the
+  JSON pointer of its largest part and the budget;
 - tgi: TGI's grammar, `response_format={"type": "json_object", "value": schema}`;
 - openai: `response_format={"type": "json_schema", "json_schema": {...}}` (vLLM, SGLang, llama.cpp).
 A reply that does not validate goes back to the model with the errors (STYLE 5); after `attempts`
@@ -14,15 +16,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from andini.docschema import DocSchema, load_schema
+from andini.docschema import DocSchema, Unenforced, load_schema
 from andini.errors import AndiniError, InputError
 from andini.schema import Message
+
+if TYPE_CHECKING:
+    from agent.bounds import Bounded
 
 DEFAULT_ATTEMPTS = 3
 DEFAULT_MAX_NEW_TOKENS = 512
@@ -85,23 +90,30 @@ def generate(schema: str | Path | dict | DocSchema, intent: str, *, yaml: bool =
     settings = get_settings()
     spec = get_backend(backend, settings)
     if strict and doc.unenforced and spec.grammar:
-        raise InputError(f"the grammar cannot honour {doc.unenforced[0]}", path=doc.source,
-                         hint="drop --strict to hold these keywords by validation and retry")
+        _refuse_unenforced(doc, doc.unenforced)
     passages = _passages(intent, k, collection) if search else []
-    reply = _REPLIES[spec.name](doc, allow_decline, {"model": model, "adapter": adapter,
-                                                    "max_new_tokens": max_new_tokens or DEFAULT_MAX_NEW_TOKENS})
+    reply, dropped = _REPLIES[spec.name](doc, allow_decline, {
+        "model": model, "adapter": adapter, "max_new_tokens": max_new_tokens or DEFAULT_MAX_NEW_TOKENS})
+    if strict and dropped:
+        _refuse_unenforced(doc, dropped)
+    held = [*doc.unenforced, *dropped] if spec.grammar else []
     messages = prompt(doc, intent, passages, allow_decline)
     last, errors = "", []
     for attempt in range(1, max(1, attempts) + 1):
         last = reply(messages)
-        document, errors = _check(doc, last, allow_decline)
+        document, errors = check_reply(doc, last, allow_decline)
         if not errors:
             declined = document.get("cannot_express") if allow_decline and _is_decline(document) else None
-            return _result(doc, None if declined else document, yaml, attempt, spec, declined, passages)
+            return _result(held, None if declined else document, yaml, attempt, spec, declined, passages)
         messages = [*messages, Message(role="assistant", content=last),
                     Message(role="user", content="That document is not valid: " + "; ".join(errors[:8])
                             + ". Write the whole document again, corrected.")]
     raise GenerationFailed(max(1, attempts), last, errors, doc.source)
+
+
+def _refuse_unenforced(doc: DocSchema, found: Sequence[Unenforced]) -> None:
+    raise InputError(f"the grammar cannot honour {found[0]}", path=doc.source,
+                     hint="drop --strict to hold these keywords by validation and retry")
 
 
 def prompt(doc: DocSchema, intent: str, passages: list[Passage], allow_decline: bool) -> list[Message]:
@@ -118,7 +130,8 @@ def prompt(doc: DocSchema, intent: str, passages: list[Passage], allow_decline: 
     return [Message(role="system", content=system), Message(role="user", content=intent)]
 
 
-def _check(doc: DocSchema, text: str, allow_decline: bool) -> tuple[Any, list[str]]:
+def check_reply(doc: DocSchema, text: str, allow_decline: bool) -> tuple[Any, list[str]]:
+    """The reply's document and what is wrong with it (nothing, for a decline when one is allowed)."""
     try:
         document = json.loads(text)
     except ValueError as exc:
@@ -132,15 +145,15 @@ def _is_decline(document: Any) -> bool:
     return isinstance(document, dict) and set(document) == {"cannot_express"}
 
 
-def _result(doc: DocSchema, document: Any, yaml: bool, attempt: int, spec: Any, declined: str | None,
+def _result(held: list[Unenforced], document: Any, yaml: bool, attempt: int, spec: Any, declined: str | None,
             passages: list[Passage]) -> Generated:
     if spec.grammar:
-        enforcement = "grammar+validation" if doc.unenforced else "grammar"
+        enforcement = "grammar+validation" if held else "grammar"
     else:
         enforcement = "server+validation"
     return Generated(document=document, text=dump(document, yaml) if document is not None else "",
                      format="yaml" if yaml else "json", attempts=attempt, enforcement=enforcement,
-                     unenforced=[str(u) for u in doc.unenforced], declined=declined, passages=passages,
+                     unenforced=[str(u) for u in held], declined=declined, passages=passages,
                      backend=spec.name)
 
 
@@ -160,12 +173,15 @@ def _passages(intent: str, k: int, collection: str | None) -> list[Passage]:
             for h in search(intent, k=k, collection=collection)]
 
 
-def grammar_schema(doc: DocSchema, allow_decline: bool) -> Any:
-    """The schema the decoder compiles: the bundle in the grammar's form, bounded, or a decline object."""
-    from agent.grammar import bounded
+def grammar_schema(doc: DocSchema, allow_decline: bool, budget: int = DEFAULT_MAX_NEW_TOKENS,
+                   token_bytes: int = 1) -> Bounded:
+    """The schema the decoder compiles: the bundle in the grammar's form (or it or a decline object),
+    `$ref`s inlined and bounded so that its longest document fits `budget` tokens (agent/bounds.py);
+    BudgetError, naming the schema, the pointer and the budget, when it cannot."""
+    from agent.bounds import bound_schema
 
-    schema = bounded(doc.grammar) if doc.grammar is not True else {}
-    return with_decline(schema) if allow_decline else schema
+    schema = with_decline(doc.grammar) if allow_decline else doc.grammar
+    return bound_schema(schema, budget, token_bytes, name=doc.source, origins=doc.origins)
 
 
 def with_decline(schema: Any) -> Any:
@@ -178,26 +194,42 @@ def with_decline(schema: Any) -> Any:
 # ---------------------------------------------------------------- one reply per backend
 
 Reply = Callable[[list[Message]], str]
+#: A backend's reply function, and the keywords its grammar leaves to validation beyond `doc.unenforced`.
+ReplyMaker = Callable[[DocSchema, bool, dict[str, Any]], tuple[Reply, list[Unenforced]]]
 
 
-def _local_reply(doc: DocSchema, allow_decline: bool, opts: dict[str, Any]) -> Reply:
+def document_decoder(engine: Any, doc: DocSchema, allow_decline: bool, max_new_tokens: int,
+                     temperature: float = 0.0) -> tuple[Callable[[list[Message]], Any], Bounded]:
+    """The local backend's decoding of one document: a function from messages to a `Generation`, made
+    under the bounded grammar, and that grammar's bounds (refused before any token when it cannot fit)."""
     from agent.grammar import XGrammarConstraint
+
+    factory = engine.grammar_factory("xgrammar")
+    bounded = grammar_schema(doc, allow_decline, max_new_tokens, factory.token_bytes)
+    compiled = _compile(factory.compiler, json.dumps(bounded.schema), doc.source)
+
+    def decode(messages: list[Message]) -> Any:
+        constraint = XGrammarConstraint(compiled, engine.vocab_size)
+        ids = engine.prompt_ids(messages, [])
+        with engine.lock:
+            return engine.decode(ids, constraint, max_new_tokens, temperature, None)
+
+    return decode, bounded
+
+
+def _local_reply(doc: DocSchema, allow_decline: bool, opts: dict[str, Any]) -> tuple[Reply, list[Unenforced]]:
     from agent.local import get_engine
     from andini.settings import get_settings
 
     settings = get_settings()
     engine = get_engine(opts["model"] or settings.model, opts["adapter"] or settings.adapter)
-    compiled = _compile(engine.grammar_factory("xgrammar").compiler,
-                        json.dumps(grammar_schema(doc, allow_decline)), doc.source)
+    decode, bounded = document_decoder(engine, doc, allow_decline, opts["max_new_tokens"], settings.temperature)
 
     def reply(messages: list[Message]) -> str:
-        constraint = XGrammarConstraint(compiled, engine.vocab_size)
-        ids = engine.prompt_ids(messages, [])
-        with engine.lock:
-            gen = engine.decode(ids, constraint, opts["max_new_tokens"], settings.temperature, None)
+        gen = decode(messages)
         return gen.text if gen.finished else gen.text + "  [cut off at max_new_tokens]"
 
-    return reply
+    return reply, list(bounded.dropped)
 
 
 #: (compiler, schema JSON) -> compiled grammar: a benchmark or a retry compiles each schema once.
@@ -219,8 +251,8 @@ def _first_line(exc: BaseException) -> str:
     return re.sub(r"\s+", " ", str(exc)).strip()[:300]
 
 
-def _server_reply(response_format: Callable[[Any, str], dict[str, Any]], backend: str) -> Callable[..., Reply]:
-    def make(doc: DocSchema, allow_decline: bool, opts: dict[str, Any]) -> Reply:
+def _server_reply(response_format: Callable[[Any, str], dict[str, Any]], backend: str) -> ReplyMaker:
+    def make(doc: DocSchema, allow_decline: bool, opts: dict[str, Any]) -> tuple[Reply, list[Unenforced]]:
         from agent.backends import explain_error, make_chat_model
         from agent.messages import to_langchain
 
@@ -236,7 +268,7 @@ def _server_reply(response_format: Callable[[Any, str], dict[str, Any]], backend
                 raise explain_error(exc, backend=backend) from exc
             return out.content if isinstance(out.content, str) else json.dumps(out.content)
 
-        return reply
+        return reply, []
 
     return make
 
@@ -246,7 +278,7 @@ def _openai_format(schema: Any, name: str) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
 
 
-_REPLIES: dict[str, Callable[[DocSchema, bool, dict[str, Any]], Reply]] = {
+_REPLIES: dict[str, ReplyMaker] = {
     "local": _local_reply,
     "tgi": _server_reply(lambda schema, name: {"type": "json_object", "value": schema}, "tgi"),
     "openai": _server_reply(_openai_format, "openai"),
