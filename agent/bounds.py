@@ -20,26 +20,35 @@ What is bounded, and how (xgrammar 0.2.8 and llguidance 1.9 both honour these ke
   most 64 characters (`RUN`): xgrammar 0.2.8 crashes compiling a repetition such as `{0,160}`, and
   its compile time grows fast with the repetition. A longer `minLength` is written in several runs.
   `enum` and `const` strings stay as they are; a schema's own `pattern` is kept when its longest match
-  is finite, else refused.
+  is finite (else refused), its `{m,n}` repetitions lowered until the longest match fits the
+  schema's `maxLength` (which grammars drop beside a pattern) and the string cap.
 - integers and numbers: a range (default +-10^9); xgrammar then admits at most 6 fraction digits and
   no exponent.
 - arrays: `maxItems`; objects with declared properties: no other keys (xgrammar's strict mode);
   free-form objects (`dict[str, Any]`): `maxProperties`, `propertyNames` with a bounded pattern, and
   scalar values; an unconstrained value (`{}`, BFCL's `any`): a bounded scalar.
+- `$ref`s (a person's schema for `andini generate`, bundled by andini.docschema) are inlined; one
+  expanded inside itself more than RECURSION_DEPTH times is left out where it is optional and refused
+  where it is required. Errors name the JSON pointer into the person's schema.
+Whatever the bounded copy no longer asserts (a `format` written as a plain bounded string, say) is
+listed in `Bounded.dropped`: those keywords are held by validation and retry.
 Strings and arrays are budgeted separately: the caps step down through `LEVELS`, string length first,
 so a plan keeps several steps with shorter text rather than one step with long text. Arrays nested in
 arrays get half the cap of their parent. A schema's own smaller maximum is kept, its minimum is never
-undercut; when even the last level does not fit, `BudgetError` names the schema and the budget.
+undercut; when even the last level does not fit, `BudgetError` names the schema, the budget and the
+pointer of the part that takes most of it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from andini.docschema import Unenforced
 from andini.errors import AndiniError
 
 #: Printable ASCII without `"` and `\`: one byte a character and no JSON escapes.
@@ -58,6 +67,9 @@ LEVELS: tuple[tuple[int, int], ...] = (
     (32, 6), (32, 5), (28, 5), (24, 5), (24, 4), (20, 4), (18, 4), (16, 4), (16, 3), (14, 3), (12, 3),
     (10, 3), (8, 3), (8, 2), (6, 2), (4, 2), (4, 1), (2, 1), (1, 1),
 )
+#: A schema's own pattern is shortened to the string cap only below this many characters: an author's
+#: pattern is deliberate (`owner/repo@ref`), and cutting it as short as free text loses real values.
+PATTERN_CHARS = 32
 #: Longest key of a free-form object.
 MAX_KEY_CHARS = 24
 #: Formats with a fixed length that the grammar may keep (others become bounded strings).
@@ -81,6 +93,8 @@ class Bounded:
     worst_tokens: int
     string_chars: int
     array_items: int
+    #: assertions of the schema the bounded grammar does not carry (held by validation and retry)
+    dropped: tuple[Unenforced, ...] = ()
 
 
 def min_token_bytes(decoded_vocab: Sequence[bytes], special_ids: Sequence[int] = ()) -> int:
@@ -95,25 +109,38 @@ def tokens_for(nbytes: int, token_bytes: int = 1) -> int:
 
 
 def bound_schema(schema: Any, budget_tokens: int, token_bytes: int = 1, *, name: str = "schema",
-                 overhead_bytes: int = 0) -> Bounded:
+                 overhead_bytes: int = 0, origins: Mapping[str, str] | None = None) -> Bounded:
     """The loosest bounded copy of `schema` whose worst case, with `overhead_bytes` of fixed text
-    around it (a call's name and tags), fits `budget_tokens`; else `BudgetError`."""
-    smallest = None
+    around it (a call's name and tags), fits `budget_tokens`; else `BudgetError`, naming the schema,
+    the budget and the part of the schema that takes the most of it.
+
+    `$ref`s into the schema itself (`#/...`) are inlined; `origins` maps a `$ref` to the place that
+    errors should name (a bundled schema's references back to the person's own, andini.docschema)."""
+    smallest, walk = 0, None
     for chars, items in LEVELS:
-        bounded = _bound(schema, chars, items, 0)
+        walk = _Walk(chars, items, schema, dict(origins or {}))
         try:
+            bounded = walk.bound(schema, 0, "")
+            if bounded is False:
+                raise UnboundedError("/: the schema admits no document within the bounds")
             worst = worst_case_bytes(bounded)
         except UnboundedError as exc:
             raise BudgetError(f"{name}: cannot bound {exc}",
-                              hint="give the schema a finite pattern, or drop it") from exc
+                              hint="give it a finite bound there (a pattern with {m,n}, maxItems, fewer levels "
+                                   "of $ref), or drop it") from exc
         tokens = tokens_for(worst + overhead_bytes, token_bytes)
         if tokens <= budget_tokens:
-            return Bounded(bounded, worst, tokens, chars, items)
+            return Bounded(bounded, worst, tokens, chars, items, tuple(walk.dropped))
         smallest = tokens
+    assert walk is not None
+    part, part_bytes = walk.largest_part(bounded)
+    where = f"; the largest part, {part}, takes up to {tokens_for(part_bytes, token_bytes) - 1}" if part else ""
     raise BudgetError(f"{name} cannot fit a budget of {budget_tokens} tokens: even with strings of "
                       f"{LEVELS[-1][0]} character(s) and arrays of {LEVELS[-1][1]} item(s) its longest output "
-                      f"takes {smallest} tokens", hint=f"raise max_new_tokens to at least {smallest}, or offer "
-                                                      "fewer or smaller tools")
+                      f"takes {smallest} tokens{where}",
+                      hint=f"raise max_new_tokens to at least {smallest}, or make the schema (or the tools "
+                           "offered) smaller"
+                           + (f", or bound {part} tighter (maxLength, maxItems, maxProperties)" if part else ""))
 
 
 def served_tools(tools: Sequence[Any], budget: int, tool_choice: Any = None) -> list[dict[str, Any]]:
@@ -146,29 +173,239 @@ def served_tools(tools: Sequence[Any], budget: int, tool_choice: Any = None) -> 
 # ---------------------------------------------------------------- making a schema bounded
 
 _KEEP = ("description", "default", "title")
+#: How many times a `$ref` may be expanded inside its own expansion; deeper, the recursive value is
+#: left out (an optional property, array items) or, where the schema requires it, refused.
+RECURSION_DEPTH = 2
+_HELD_AFTER = "checked after generation"
 
 
-def _bound(node: Any, chars: int, items: int, depth: int) -> Any:
-    if node is True or node == {}:
-        return _any_scalar(chars)
-    if node is False or not isinstance(node, dict):
-        return node
-    if "enum" in node or "const" in node:
-        return {k: v for k, v in node.items() if k in ("enum", "const", "type", *_KEEP)}
-    if "allOf" in node and len(node["allOf"]) == 1:
-        merged = {**{k: v for k, v in node.items() if k != "allOf"}, **node["allOf"][0]}
-        return _bound(merged, chars, items, depth)
-    for key in ("anyOf", "oneOf"):  # the grammar takes any branch; "exactly one" is left to validation
-        if key in node:
-            rest = {k: v for k, v in node.items() if k != key}
-            return {"anyOf": [_bound({**rest, **b} if isinstance(b, dict) else b, chars, items, depth)
-                              for b in node[key]], **_kept(node)}
-    kind = node.get("type") or _implied_type(node)
-    if isinstance(kind, list):
-        return {"anyOf": [_bound({**node, "type": t}, chars, items, depth) for t in kind], **_kept(node)}
-    if kind is None:
-        return _any_scalar(chars)
-    return _BOUNDERS[kind](node, chars, items, depth) if kind in _BOUNDERS else node
+@dataclass
+class _Walk:
+    """One bounding pass at one level of caps: the root `$ref`s point into, the references being
+    expanded, the pointer of each bounded node (for errors) and what the grammar leaves to validation."""
+
+    chars: int
+    items: int
+    root: Any
+    origins: dict[str, str]
+    stack: tuple[str, ...] = ()
+    dropped: list[Unenforced] = field(default_factory=list)
+    where: dict[int, tuple[str, Any]] = field(default_factory=dict)
+
+    def bound(self, node: Any, depth: int, at: str) -> Any:
+        out = self._bound(node, depth, at)
+        if isinstance(out, dict):
+            self.where.setdefault(id(out), (at, out))  # the node is kept so that its id stays its own
+        return out
+
+    def drop(self, keyword: str, at: str, how: str = _HELD_AFTER) -> None:
+        if all(d.pointer != at for d in self.dropped):
+            self.dropped.append(Unenforced(keyword, at, how))
+
+    def _bound(self, node: Any, depth: int, at: str) -> Any:
+        if node is True or node == {}:
+            return _any_scalar(self.chars)
+        if node is False or not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return self._reference(node, depth, at)
+        if "enum" in node or "const" in node:
+            return {k: v for k, v in node.items() if k in ("enum", "const", "type", *_KEEP)}
+        if "allOf" in node and len(node["allOf"]) == 1:
+            merged = {**{k: v for k, v in node.items() if k != "allOf"}, **node["allOf"][0]}
+            return self.bound(merged, depth, f"{at}/allOf/0")
+        for key in ("anyOf", "oneOf"):  # the grammar takes any branch; "exactly one" is left to validation
+            if key in node:
+                rest = {k: v for k, v in node.items() if k != key}
+                branches = [self.bound({**rest, **b} if isinstance(b, dict) else b, depth, f"{at}/{key}/{i}")
+                            for i, b in enumerate(node[key])]
+                branches = [b for b in branches if b is not False]  # a recursion cut short, or `false`
+                return {"anyOf": branches, **_kept(node)} if branches else False
+        kind = node.get("type") or _implied_type(node)
+        if isinstance(kind, list):
+            branches = [b for b in (self.bound({**node, "type": t}, depth, at) for t in kind) if b is not False]
+            return {"anyOf": branches, **_kept(node)} if branches else False
+        if kind is None:
+            return _any_scalar(self.chars)
+        bounder = getattr(self, f"_{kind}", None)
+        return bounder(node, depth, at) if bounder else node
+
+    def _reference(self, node: dict, depth: int, at: str) -> Any:
+        ref = node["$ref"]
+        origin = self.origins.get(ref, ref)
+        shown = origin[1:] if origin.startswith("#") else origin
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            raise UnboundedError(f"{at}/$ref: {ref!r} points outside the schema (bundle it first)")
+        if self.stack.count(ref) > RECURSION_DEPTH:
+            return False  # recursion beyond the bound: the parent leaves this value out
+        try:
+            target = _resolve(self.root, ref)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise UnboundedError(f"{at}/$ref: cannot resolve {origin!r}") from exc
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        merged = {**target, **rest} if isinstance(target, dict) else target
+        inner = _Walk(self.chars, self.items, self.root, self.origins, (*self.stack, ref), self.dropped, self.where)
+        return inner.bound(merged, depth, shown)
+
+    def _string(self, node: dict, depth: int, at: str) -> dict:
+        low = int(node.get("minLength", 0))
+        if "pattern" in node:
+            return {"type": "string", "pattern": self._pattern(node, at), **_kept(node)}
+        if node.get("format") in FIXED_FORMATS:
+            return {"type": "string", "format": node["format"], **_kept(node)}
+        if "format" in node:
+            self.drop("format", f"{at}/format", "written as a bounded string; the format is " + _HELD_AFTER)
+        high = max(low, min(int(node.get("maxLength", self.chars)), self.chars))
+        return {"type": "string", "pattern": string_pattern(low, high), **_kept(node)}
+
+    def _pattern(self, node: dict, at: str) -> str:
+        """The schema's own pattern, its repetitions shortened to the schema's maxLength (which a
+        grammar drops beside a pattern) and to this level's string cap, never below the pattern's
+        shortest match: a tightening, since every match of the result matches the original."""
+        pattern = node["pattern"]
+        low, high = _pattern_width(pattern)
+        if high is None:
+            raise UnboundedError(f"{at}/pattern: {pattern!r} has no longest match")
+        limit = max(PATTERN_CHARS, self.chars, low)
+        if "maxLength" in node:
+            limit = min(limit, int(node["maxLength"]))
+        shortened = shorten_pattern(_optional_groups(pattern), limit)
+        if "maxLength" in node and _pattern_width(shortened)[1] > int(node["maxLength"]):  # type: ignore[operator]
+            self.drop("maxLength", f"{at}/maxLength", "the pattern's matches cannot all be shortened to it; "
+                                                      + _HELD_AFTER)
+        return shortened
+
+    def _integer(self, node: dict, depth: int, at: str) -> dict:
+        return {"type": "integer", **_range(node, True), **_kept(node)}
+
+    def _number(self, node: dict, depth: int, at: str) -> dict:
+        if "multipleOf" in node:
+            self.drop("multipleOf", f"{at}/multipleOf")
+        return {"type": "number", **_range(node, False), **_kept(node)}
+
+    def _boolean(self, node: dict, depth: int, at: str) -> dict:
+        return {"type": "boolean", **_kept(node)}
+
+    def _null(self, node: dict, depth: int, at: str) -> dict:
+        return {"type": "null", **_kept(node)}
+
+    def _array(self, node: dict, depth: int, at: str) -> dict:
+        cap = _cap(self.items, depth, scalar=not _is_structured(node.get("items", True)))
+        low = int(node.get("minItems", 0))
+        prefix = [self.bound(p, depth + 1, f"{at}/prefixItems/{i}") for i, p in enumerate(node.get("prefixItems", []))]
+        rest = node.get("items", True)
+        out: dict[str, Any] = {"type": "array", **_kept(node)}
+        if prefix:
+            out["prefixItems"] = prefix
+        bounded_rest = False if rest is False else self.bound(rest, depth + 1, f"{at}/items")
+        if bounded_rest is not False:
+            out["items"] = bounded_rest
+            out["maxItems"] = max(low, min(int(node.get("maxItems", cap)), cap))
+        else:  # no items beyond the prefix (`items: false`, or a recursion cut short)
+            out["maxItems"] = min(len(prefix), int(node.get("maxItems", len(prefix))))
+            if low > out["maxItems"]:
+                raise UnboundedError(f"{at}/items: at least {low} item(s) required, and they recurse through "
+                                     f"$ref deeper than {RECURSION_DEPTH} levels")
+        if low:
+            out["minItems"] = low
+        return out
+
+    def _object(self, node: dict, depth: int, at: str) -> dict:
+        declared = dict(node.get("properties") or {})
+        own = node.get("additionalProperties")
+        # keys beyond the declared ones: free-form only when the schema declares none (else left out)
+        extra = own if own is not None else not declared
+        required = list(node.get("required", []))
+        if own is not False:  # a required name the schema does not describe: any value, but present
+            declared.update({k: {} for k in required if k not in declared})
+        out: dict[str, Any] = {"type": "object", **_kept(node)}
+        props = {}
+        for key, value in declared.items():
+            bounded = self.bound(value, depth, f"{at}/properties/{_escape(key)}")
+            if bounded is not False:
+                props[key] = bounded
+            elif key in required:
+                raise UnboundedError(f"{at}/properties/{_escape(key)}: required, and it recurses through $ref "
+                                     f"deeper than {RECURSION_DEPTH} levels (or admits no value)")
+        if props:
+            out["properties"] = props
+        if required:
+            out["required"] = required
+        if "patternProperties" in node and extra is not False:
+            self.drop("patternProperties", f"{at}/patternProperties")
+        bounded_extra = False if extra is False else _any_scalar(self.chars) if extra is True or extra == {} \
+            else self.bound(extra, depth + 1, f"{at}/additionalProperties")
+        if bounded_extra is False:
+            out["additionalProperties"] = False
+            for key in ("minProperties", "maxProperties"):  # xgrammar holds both on declared properties
+                if key in node:
+                    out[key] = int(node[key])
+            return out
+        # free-form keys: bounded names, bounded values, a bounded count
+        cap = max(int(node.get("minProperties", 0)), len(props) + _cap(self.items, depth, scalar=True))
+        out["additionalProperties"] = bounded_extra
+        out["propertyNames"] = self._names(node, at)
+        out["maxProperties"] = min(int(node.get("maxProperties", cap)), cap)
+        if node.get("minProperties"):
+            out["minProperties"] = int(node["minProperties"])
+        return out
+
+    def _names(self, node: dict, at: str) -> dict:
+        """The keys of a free-form object: the schema's own pattern or length, else any short name."""
+        own = node.get("propertyNames")
+        chars = min(MAX_KEY_CHARS, max(1, self.chars))
+        if isinstance(own, dict) and "pattern" in own:
+            low = _pattern_width(own["pattern"])[0]
+            return {"pattern": shorten_pattern(self._pattern({"type": "string", **own}, f"{at}/propertyNames"),
+                                               max(low, chars))}
+        if own not in (None, True, {}):
+            if not (isinstance(own, dict) and set(own) <= {"type", "minLength", "maxLength", *_KEEP}):
+                self.drop("propertyNames", f"{at}/propertyNames")
+            own = own if isinstance(own, dict) else {}
+            return {"pattern": string_pattern(max(1, int(own.get("minLength", 1))),
+                                              max(1, min(int(own.get("maxLength", chars)), chars)))}
+        return {"pattern": string_pattern(1, chars)}
+
+    def largest_part(self, schema: Any) -> tuple[str, int]:
+        """The pointer of the part that holds most of a bounded schema's worst case, descending while
+        one part holds at least half of its parent; '' when no single part does."""
+        part, size, node = "", worst_case_bytes(schema), schema
+        while True:
+            children = _children(node)
+            if not children:
+                return part, size
+            child_bytes, child = max(children, key=lambda c: c[0])
+            if child_bytes * 2 < size or id(child) not in self.where:
+                return part, size
+            part, size, node = self.where[id(child)][0] or "/", child_bytes, child
+
+
+def _children(node: Any) -> list[tuple[int, Any]]:
+    """Each part of a bounded schema with the bytes it can take inside it (an array's items counted
+    as many times as they may repeat)."""
+    if not isinstance(node, dict):
+        return []
+    if "anyOf" in node:
+        return [(worst_case_bytes(b), b) for b in node["anyOf"]]
+    out = [(worst_case_bytes(v), v) for v in (node.get("properties") or {}).values()]
+    if isinstance(node.get("additionalProperties"), dict):
+        extra = node["additionalProperties"]
+        out.append((worst_case_bytes(extra) * int(node.get("maxProperties", 1)), extra))
+    if isinstance(node.get("items"), dict):
+        out.append((worst_case_bytes(node["items"]) * int(node.get("maxItems", 1)), node["items"]))
+    return out
+
+
+def _resolve(root: Any, ref: str) -> Any:
+    """The place a local `$ref` (`#/a/b~1c/0`) points at."""
+    node = root
+    for part in [p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/")[1:]]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _kept(node: dict) -> dict:
@@ -194,14 +431,86 @@ def string_pattern(low: int, high: int) -> str:
     return "^" + "".join(parts) + "$"
 
 
-def _string(node: dict, chars: int, items: int, depth: int) -> dict:
-    low = int(node.get("minLength", 0))
-    if "pattern" in node:
-        return {"type": "string", "pattern": node["pattern"], **_kept(node)}
-    if node.get("format") in FIXED_FORMATS:
-        return {"type": "string", "format": node["format"], **_kept(node)}
-    high = max(low, min(int(node.get("maxLength", chars)), chars))
-    return {"type": "string", "pattern": string_pattern(low, high), **_kept(node)}
+def _quantifiers(pattern: str) -> list[tuple[int, int, int, int]]:
+    """(start, end, low, high) of each `{low,high}` repetition outside escapes and character classes."""
+    found, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            i += 2 if pattern[i + 1:i + 2] == "^" else 1
+            i += 1 if pattern[i:i + 1] == "]" else 0  # a `]` first in a class is a literal
+            continue
+        elif (m := _REPEAT.match(pattern, i)) is not None:
+            found.append((m.start(), m.end(), int(m[1]), int(m[2])))
+            i = m.end()
+            continue
+        i += 1
+    return found
+
+
+_REPEAT = re.compile(r"\{(\d+),(\d+)\}")
+
+
+def _optional_groups(pattern: str) -> str:
+    """`(...)?` written `(...){0,1}`: the same language, but xgrammar 0.2.8 compiles an optional group
+    that ends in a counted repetition wrongly (measured: `^a(:[A-Z]{1,2})?$` accepts `aA`, not `a:A`)."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            skip = 2 if pattern[i + 1:i + 2] == "^" else 1
+            skip += 1 if pattern[i + skip:i + skip + 1] == "]" else 0
+            out.append(pattern[i:i + skip])
+            i += skip
+            continue
+        elif char == "?" and i and pattern[i - 1] == ")" and pattern[i + 1:i + 2] not in ("?", "+"):
+            out.append("{0,1}")
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def shorten_pattern(pattern: str, limit: int) -> str:
+    """`pattern` with its widest `{m,n}` repetitions lowered, one step at a time, until its longest
+    match is at most `limit` characters (or none can be lowered further)."""
+    while (_pattern_width(pattern)[1] or 0) > limit:
+        spans = [q for q in _quantifiers(pattern) if q[3] > q[2]]
+        if not spans:
+            return pattern
+        start, end, low, high = max(spans, key=lambda q: q[3] - q[2])
+        pattern = f"{pattern[:start]}{{{low},{high - 1}}}{pattern[end:]}"
+    return pattern
+
+
+def _pattern_width(pattern: str) -> tuple[int, int | None]:
+    """Shortest and longest match of a pattern in characters (None: no longest)."""
+    import re._parser as sre
+
+    low, high = _parse(pattern).getwidth()
+    return int(low), None if high >= sre.MAXREPEAT else int(high)
+
+
+def _parse(pattern: str) -> Any:
+    import re._parser as sre
+
+    body = pattern[1:] if pattern.startswith("^") else pattern
+    body = body[:-1] if body.endswith("$") and not body.endswith("\\$") else body
+    return sre.parse(body)
 
 
 def _range(node: dict, integer: bool) -> dict:
@@ -214,32 +523,6 @@ def _range(node: dict, integer: bool) -> dict:
     return out
 
 
-def _integer(node: dict, chars: int, items: int, depth: int) -> dict:
-    return {"type": "integer", **_range(node, True), **_kept(node)}
-
-
-def _number(node: dict, chars: int, items: int, depth: int) -> dict:
-    return {"type": "number", **_range(node, False), **_kept(node)}
-
-
-def _array(node: dict, chars: int, items: int, depth: int) -> dict:
-    cap = _cap(items, depth, scalar=not _is_structured(node.get("items", True)))
-    low = int(node.get("minItems", 0))
-    prefix = [_bound(p, chars, items, depth + 1) for p in node.get("prefixItems", [])]
-    rest = node.get("items", True)
-    out: dict[str, Any] = {"type": "array", **_kept(node)}
-    if prefix:
-        out["prefixItems"] = prefix
-    if rest is False:
-        out["items"] = False
-    else:
-        out["items"] = _bound(rest, chars, items, depth + 1)
-    out["maxItems"] = max(low, len(prefix) if rest is False else 0, min(int(node.get("maxItems", cap)), cap))
-    if low:
-        out["minItems"] = low
-    return out
-
-
 def _cap(items: int, depth: int, scalar: bool) -> int:
     """Items for an array (or free keys for an object): halved for each enclosing array, and halved
     again for lists of scalars (notes, sources), so that the structure keeps its items longest."""
@@ -247,31 +530,8 @@ def _cap(items: int, depth: int, scalar: bool) -> int:
 
 
 def _is_structured(node: Any) -> bool:
-    return isinstance(node, dict) and (node.get("type") in ("object", "array") or "properties" in node)
-
-
-def _object(node: dict, chars: int, items: int, depth: int) -> dict:
-    props = dict(node.get("properties") or {})
-    extra = node.get("additionalProperties", not props)
-    if extra is not False:  # a required name the schema does not describe: any value, but present
-        props.update({k: {} for k in node.get("required", []) if k not in props})
-    out: dict[str, Any] = {"type": "object", **_kept(node)}
-    if props:
-        out["properties"] = {k: _bound(v, chars, items, depth) for k, v in props.items()}
-    if node.get("required"):
-        out["required"] = list(node["required"])
-    if extra is False or (props and extra is None):
-        out["additionalProperties"] = False
-        return out
-    # free-form keys: bounded names, scalar values, a bounded count
-    cap = max(int(node.get("minProperties", 0)), len(props) + _cap(items, depth, scalar=True))
-    out["additionalProperties"] = _any_scalar(chars) if extra is True or extra == {} else \
-        _bound(extra, chars, items, depth + 1)
-    out["propertyNames"] = {"pattern": string_pattern(1, min(MAX_KEY_CHARS, max(1, chars)))}
-    out["maxProperties"] = min(int(node.get("maxProperties", cap)), cap)
-    if node.get("minProperties"):
-        out["minProperties"] = int(node["minProperties"])
-    return out
+    return isinstance(node, dict) and (node.get("type") in ("object", "array") or "properties" in node
+                                       or "$ref" in node)
 
 
 def _any_scalar(chars: int) -> dict:
@@ -279,11 +539,6 @@ def _any_scalar(chars: int) -> dict:
     return {"anyOf": [{"type": "string", "pattern": string_pattern(0, chars)},
                       {"type": "number", "minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE},
                       {"type": "boolean"}, {"type": "null"}]}
-
-
-_BOUNDERS = {"string": _string, "integer": _integer, "number": _number, "array": _array, "object": _object,
-             "boolean": lambda n, c, i, d: {"type": "boolean", **_kept(n)},
-             "null": lambda n, c, i, d: {"type": "null", **_kept(n)}}
 
 
 # ---------------------------------------------------------------- the longest JSON a bounded schema admits
@@ -333,15 +588,10 @@ def _string_chars(schema: dict, at: str) -> int:
 def _pattern_bytes(pattern: str, at: str) -> int:
     """Longest match of a pattern, in bytes: its longest width in characters (from the stdlib's own
     regex parser), times the widest character it can match (1 byte when every class is ASCII, else 4)."""
-    import re._parser as sre
-
-    body = pattern[1:] if pattern.startswith("^") else pattern
-    body = body[:-1] if body.endswith("$") and not body.endswith("\\$") else body
-    parsed = sre.parse(body)
-    width = parsed.getwidth()[1]
-    if width >= sre.MAXREPEAT:
+    width = _pattern_width(pattern)[1]
+    if width is None:
         raise UnboundedError(f"{at or '/'}: pattern {pattern!r} has no longest match")
-    return int(width) * (1 if _ascii_only(parsed) else 4)
+    return width * (1 if _ascii_only(_parse(pattern)) else 4)
 
 
 def _ascii_only(parsed: Any) -> bool:
@@ -392,8 +642,9 @@ def _object_bytes(schema: dict, at: str) -> int:
     if extra is not False:
         if "maxProperties" not in schema or "propertyNames" not in schema:
             raise UnboundedError(f"{at or '/'}: a free-form object without maxProperties and propertyNames")
-        key = 2 + _string_chars({"type": "string", **schema["propertyNames"]}, f"{at}/propertyNames")
+        key = worst_case_bytes({"type": "string", **schema["propertyNames"]}, f"{at}/propertyNames")
         value = worst_case_bytes(extra, f"{at}/additionalProperties")
         members += [key + 2 + value] * max(0, int(schema["maxProperties"]) - len(props))
+    if "maxProperties" in schema:
         members = sorted(members, reverse=True)[:max(int(schema["maxProperties"]), 0)]
     return 2 + sum(members) + 2 * max(0, len(members) - 1)

@@ -2,8 +2,10 @@
 document as YAML), optionally grounded in the knowledge base.
 
 Each backend is held to the schema its own way, and every reply is validated all the same:
-- a model in process: constrained decoding, an xgrammar grammar compiled from the bundled schema
-  (agent/grammar.py bounds strings, arrays and integers so a small model always closes its document);
+- local: constrained decoding, an xgrammar grammar compiled from the bundled schema bounded by
+  agent/bounds.py (the bounds of tool calls and plans), so that the longest document the grammar admits
+  fits `max_new_tokens`: a schema that cannot fit is refused before generation, naming the schema, the
+  JSON pointer of its largest part and the budget;
 - a server: the `response_format` its `Backend.document_format` writes (TGI's grammar, or OpenAI's
   structured output that vLLM, SGLang and llama.cpp take).
 A reply that does not validate goes back to the model with the errors (STYLE 5); after `attempts`
@@ -14,18 +16,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from andini.docschema import DocSchema, load_schema
+from andini.docschema import DocSchema, Unenforced, load_schema
 from andini.errors import AndiniError, InputError
 from andini.schema import Message
 
 if TYPE_CHECKING:
     from agent.backends import Backend
+    from agent.bounds import Bounded
 
 DEFAULT_ATTEMPTS = 3
 DEFAULT_MAX_NEW_TOKENS = 512
@@ -88,23 +91,30 @@ def generate(schema: str | Path | dict | DocSchema, intent: str, *, yaml: bool =
     settings = get_settings()
     spec = get_backend(backend, settings)
     if strict and doc.unenforced and spec.grammar:
-        raise InputError(f"the grammar cannot honour {doc.unenforced[0]}", path=doc.source,
-                         hint="drop --strict to hold these keywords by validation and retry")
+        _refuse_unenforced(doc, doc.unenforced)
     passages = _passages(intent, k, collection) if search else []
-    reply = _reply(spec, doc, allow_decline, _Ask(model, adapter, max_new_tokens or DEFAULT_MAX_NEW_TOKENS))
+    reply, dropped = _reply(spec, doc, allow_decline, _Ask(model, adapter, max_new_tokens or DEFAULT_MAX_NEW_TOKENS))
+    if strict and dropped:
+        _refuse_unenforced(doc, dropped)
+    held = [*doc.unenforced, *dropped] if spec.grammar else []
     messages = prompt(doc, intent, passages, allow_decline)
     last = ""
     errors: list[str] = []
     for attempt in range(1, max(1, attempts) + 1):
         last = reply(messages)
-        document, errors = _check(doc, last, allow_decline)
+        document, errors = check_reply(doc, last, allow_decline)
         if not errors:
             declined = document.get("cannot_express") if allow_decline and _is_decline(document) else None
-            return _result(doc, None if declined else document, yaml, attempt, spec, declined, passages)
+            return _result(held, None if declined else document, yaml, attempt, spec, declined, passages)
         messages = [*messages, Message(role="assistant", content=last),
                     Message(role="user", content="That document is not valid: " + "; ".join(errors[:8])
                             + ". Write the whole document again, corrected.")]
     raise GenerationFailed(max(1, attempts), last, errors, doc.source)
+
+
+def _refuse_unenforced(doc: DocSchema, found: Sequence[Unenforced]) -> None:
+    raise InputError(f"the grammar cannot honour {found[0]}", path=doc.source,
+                     hint="drop --strict to hold these keywords by validation and retry")
 
 
 def prompt(doc: DocSchema, intent: str, passages: list[Passage], allow_decline: bool) -> list[Message]:
@@ -121,7 +131,8 @@ def prompt(doc: DocSchema, intent: str, passages: list[Passage], allow_decline: 
     return [Message(role="system", content=system), Message(role="user", content=intent)]
 
 
-def _check(doc: DocSchema, text: str, allow_decline: bool) -> tuple[Any, list[str]]:
+def check_reply(doc: DocSchema, text: str, allow_decline: bool) -> tuple[Any, list[str]]:
+    """The reply's document and what is wrong with it (nothing, for a decline when one is allowed)."""
     try:
         document = json.loads(text)
     except ValueError as exc:
@@ -135,15 +146,15 @@ def _is_decline(document: Any) -> bool:
     return isinstance(document, dict) and set(document) == {"cannot_express"}
 
 
-def _result(doc: DocSchema, document: Any, yaml: bool, attempt: int, spec: Backend, declined: str | None,
+def _result(held: list[Unenforced], document: Any, yaml: bool, attempt: int, spec: Backend, declined: str | None,
             passages: list[Passage]) -> Generated:
     if spec.grammar:
-        enforcement = "grammar+validation" if doc.unenforced else "grammar"
+        enforcement = "grammar+validation" if held else "grammar"
     else:
         enforcement = "server+validation"
     return Generated(document=document, text=dump(document, yaml) if document is not None else "",
                      format="yaml" if yaml else "json", attempts=attempt, enforcement=enforcement,
-                     unenforced=[str(u) for u in doc.unenforced], declined=declined, passages=passages,
+                     unenforced=[str(u) for u in held], declined=declined, passages=passages,
                      backend=spec.name)
 
 
@@ -163,12 +174,15 @@ def _passages(intent: str, k: int, collection: str | None) -> list[Passage]:
             for h in search(intent, k=k, collection=collection)]
 
 
-def grammar_schema(doc: DocSchema, allow_decline: bool) -> Any:
-    """The schema the decoder compiles: the bundle in the grammar's form, bounded, or a decline object."""
-    from agent.grammar import bounded
+def grammar_schema(doc: DocSchema, allow_decline: bool, budget: int = DEFAULT_MAX_NEW_TOKENS,
+                   token_bytes: int = 1) -> Bounded:
+    """The schema the decoder compiles: the bundle in the grammar's form (or it or a decline object),
+    `$ref`s inlined and bounded so that its longest document fits `budget` tokens (agent/bounds.py);
+    BudgetError, naming the schema, the pointer and the budget, when it cannot."""
+    from agent.bounds import bound_schema
 
-    schema = bounded(doc.grammar) if doc.grammar is not True else {}
-    return with_decline(schema) if allow_decline else schema
+    schema = with_decline(doc.grammar) if allow_decline else doc.grammar
+    return bound_schema(schema, budget, token_bytes, name=doc.source, origins=doc.origins)
 
 
 def with_decline(schema: Any) -> Any:
@@ -191,7 +205,7 @@ class _Ask(NamedTuple):
     max_new_tokens: int
 
 
-def _reply(spec: Backend, doc: DocSchema, allow_decline: bool, ask: _Ask) -> Reply:
+def _reply(spec: Backend, doc: DocSchema, allow_decline: bool, ask: _Ask) -> tuple[Reply, list[Unenforced]]:
     """The way this backend is asked for a document, as its registry entry declares it."""
     if spec.document_format is not None:
         return _server_reply(spec.name, spec.document_format, doc, allow_decline, ask)
@@ -201,26 +215,39 @@ def _reply(spec: Backend, doc: DocSchema, allow_decline: bool, ask: _Ask) -> Rep
                       "process and declares no response format for its server.", hint="use another --backend")
 
 
-def _local_reply(doc: DocSchema, allow_decline: bool, ask: _Ask) -> Reply:
-    """The model in this process, held to the schema by our own grammar."""
-    from agent.backends import served_adapter
+def document_decoder(engine: Any, doc: DocSchema, allow_decline: bool, max_new_tokens: int,
+                     temperature: float = 0.0) -> tuple[Callable[[list[Message]], Any], Bounded]:
+    """The local backend's decoding of one document: a function from messages to a `Generation`, made
+    under the bounded grammar, and that grammar's bounds (refused before any token when it cannot fit)."""
     from agent.grammar import XGrammarConstraint
+
+    factory = engine.grammar_factory("xgrammar")
+    bounded = grammar_schema(doc, allow_decline, max_new_tokens, factory.token_bytes)
+    compiled = _compile(factory.compiler, json.dumps(bounded.schema), doc.source)
+
+    def decode(messages: list[Message]) -> Any:
+        constraint = XGrammarConstraint(compiled, engine.vocab_size)
+        return engine.decode(engine.prompt_ids(messages, []), constraint, max_new_tokens, temperature, None)
+
+    return decode, bounded
+
+
+def _local_reply(doc: DocSchema, allow_decline: bool, ask: _Ask) -> tuple[Reply, list[Unenforced]]:
+    """The model in this process, held to the schema by our own bounded grammar."""
+    from agent.backends import served_adapter
     from agent.local import get_engine
     from andini.settings import get_settings
 
     settings = get_settings()
     adapter = served_adapter(settings, "local", ask.model, ask.adapter, auto=False).adapter
     engine = get_engine(ask.model or settings.model, adapter)
-    compiled = _compile(engine.grammar_factory("xgrammar").compiler,
-                        json.dumps(grammar_schema(doc, allow_decline)), doc.source)
+    decode, bounded = document_decoder(engine, doc, allow_decline, ask.max_new_tokens, settings.temperature)
 
     def reply(messages: list[Message]) -> str:
-        constraint = XGrammarConstraint(compiled, engine.vocab_size)
-        ids = engine.prompt_ids(messages, [])
-        gen = engine.decode(ids, constraint, ask.max_new_tokens, settings.temperature, None)
+        gen = decode(messages)
         return gen.text if gen.finished else gen.text + "  [cut off at max_new_tokens]"
 
-    return reply
+    return reply, list(bounded.dropped)
 
 
 #: (compiler, schema JSON) -> compiled grammar: a benchmark or a retry compiles each schema once.
@@ -243,7 +270,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _server_reply(backend: str, response_format: Callable[[Any, str], dict[str, Any]], doc: DocSchema,
-                  allow_decline: bool, ask: _Ask) -> Reply:
+                  allow_decline: bool, ask: _Ask) -> tuple[Reply, list[Unenforced]]:
     """A model server, asked with the `response_format` its backend declares."""
     from agent.backends import explain_error, make_chat_model
     from agent.messages import to_langchain
@@ -260,4 +287,4 @@ def _server_reply(backend: str, response_format: Callable[[Any, str], dict[str, 
             raise explain_error(exc, backend=backend) from exc
         return out.content if isinstance(out.content, str) else json.dumps(out.content)
 
-    return reply
+    return reply, []

@@ -34,12 +34,6 @@ DEFAULT_BUDGET = 512
 
 #: Most calls in one Mistral `[TOOL_CALLS]` list.
 MAX_ARRAY_ITEMS = 8
-#: `bounded()`'s fixed bounds, used by `andini generate` (agent/generate.py) only: a person's schema may
-#: recurse through `$ref`, which agent/bounds.py does not size yet. Tool calls use agent/bounds.py.
-MAX_STRING_CHARS = 160
-MAX_INTEGER = 10**9
-FLAT_OBJECT = {"type": "object", "maxProperties": 8,
-               "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 80}}
 
 
 class Constraint(Protocol):
@@ -117,27 +111,6 @@ def call_reserve(fmt: ChatFormat, calls: list[tuple[ToolSpec, Bounded]], budget:
         widest = max(_call_frame(fmt, t.name) + b.worst_bytes for t, b in calls)
         return tokens_for(len(fmt.call_open.encode()) + 2 + n * widest + 2 * (n - 1), token_bytes)
     return max(tokens_for(_call_frame(fmt, t.name) + b.worst_bytes, token_bytes) for t, b in calls)
-
-
-def bounded(schema: Any) -> Any:
-    """A copy of `schema` with maxLength / maxItems on strings and arrays that have none (fixed bounds
-    for `andini generate`; they do not guarantee a budget: see agent/bounds.py)."""
-    if isinstance(schema, list):
-        return [bounded(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: (v if k in ("enum", "const", "default", "examples", "required") else bounded(v))
-           for k, v in schema.items()}
-    if out.get("type") == "string" and "maxLength" not in out and "enum" not in out and "pattern" not in out:
-        out["maxLength"] = max(MAX_STRING_CHARS, out.get("minLength", 0))
-    if out.get("type") == "array" and "maxItems" not in out:
-        out["maxItems"] = max(MAX_ARRAY_ITEMS, out.get("minItems", 0))
-    if out.get("type") == "integer":
-        out.setdefault("maximum", MAX_INTEGER)
-        out.setdefault("minimum", -MAX_INTEGER)
-    if out.get("type") == "object" and not out.get("properties") and out.get("additionalProperties", True) is True:
-        return {**FLAT_OBJECT, **{k: v for k, v in out.items() if k in ("description", "title")}}
-    return out
 
 
 # ---------------------------------------------------------------- xgrammar

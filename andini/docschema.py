@@ -38,10 +38,9 @@ NOT_BY_GRAMMAR = {
     "maxContains": "checked after generation",
 }
 #: Keywords the grammar drops when they stand beside a `pattern` (xgrammar warns and ignores them).
-BESIDE_PATTERN = {"minLength": "a string length beside a pattern is checked after generation (bound the "
-                               "pattern's repetitions, e.g. {1,40}, to hold it while decoding)",
-                  "maxLength": "a string length beside a pattern is checked after generation (bound the "
-                               "pattern's repetitions, e.g. {1,40}, to hold it while decoding)"}
+#: `maxLength` is not among them: agent/bounds.py shortens the pattern's repetitions to hold it.
+BESIDE_PATTERN = {"minLength": "a string length beside a pattern is checked after generation (give the "
+                               "pattern's repetitions a minimum, e.g. {3,40}, to hold it while decoding)"}
 #: Keywords whose value is one subschema, a list of them, or a map of them (draft 2020-12).
 _ONE = ("items", "contains", "additionalProperties", "propertyNames", "not", "if", "then", "else",
         "unevaluatedItems", "unevaluatedProperties")
@@ -75,6 +74,8 @@ class DocSchema:
     source: str
     bundled: dict[str, Any] | bool
     unenforced: list[Unenforced] = field(default_factory=list)
+    #: each bundled `$ref` -> the reference as the person wrote it (for errors that point into their schema)
+    origins: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def grammar(self) -> dict[str, Any] | bool:
@@ -175,7 +176,8 @@ def check_schema(schema: Any, source: str, base: Path, files: bool = True) -> Do
     registry, uri = _registry(schema, source, base, files)
     bundler = _Bundler(registry, source)
     bundled = bundler.bundle(schema, uri)
-    return DocSchema(schema=schema, source=source, bundled=bundled, unenforced=unenforced(bundled, bundler.origin))
+    return DocSchema(schema=schema, source=source, bundled=bundled, unenforced=unenforced(bundled, bundler.origin),
+                     origins={f"#/$defs/{BUNDLE_DEFS}/{n}": ref for n, ref in bundler.origin.items()})
 
 
 def _registry(schema: dict | bool, source: str, base: Path, files: bool) -> tuple[Any, str]:

@@ -8,7 +8,9 @@ grammar factory and matcher the local backend runs) and returns logits of one of
   every string, adds every item and property the grammar allows, and closes only when forced;
 - "random": seeded Gaussian logits.
 `corpus()` gathers every tool schema in ../shared/data (BFCL's functions, Seal-Tools' tool.jsonl)
-and the plan schema, as the readers in finetune/ turn them into `ToolSpec`s.
+and the plan schema, as the readers in finetune/ turn them into `ToolSpec`s; `documents()` the real
+public schemas of `andini generate`'s benchmark (benchmarks/schemas/), which `run_document` decodes
+exactly as the local backend of `agent.generate` does.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from andini.schema import Message, ToolSpec, plan_tool
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "benchmarks" / "schemas"
 
 
 class AdversaryModel:
@@ -115,3 +119,27 @@ def corpus(data: Path) -> Iterator[ToolSpec]:
     builtin = tool_specs(builtin_tools(ToolContext()))
     yield plan_tool()
     yield plan_tool(builtin)
+
+
+def documents() -> list[Any]:
+    """The benchmark's schemas (benchmarks/schemas/README.md), loaded as `andini generate` loads them."""
+    from andini.docschema import load_schema
+
+    return [load_schema(p) for p in sorted(SCHEMAS.glob("*.schema.*"))]
+
+
+def run_document(eng: Any, doc: Any, budget: int, kind: str, allow_decline: bool = False) -> Outcome:
+    """One document under `andini generate`'s bounded grammar, checked as `generate()` checks a reply."""
+    from agent.bounds import BudgetError
+    from agent.generate import check_reply, document_decoder, prompt
+
+    start = time.perf_counter()
+    name = Path(doc.source).name + (" (or decline)" if allow_decline else "")
+    try:
+        decode, _ = document_decoder(eng, doc, allow_decline, budget)
+    except BudgetError as exc:
+        return Outcome(name, kind, 0, budget, False, f"refused: {exc}", time.perf_counter() - start)
+    gen = decode(prompt(doc, "write it", [], allow_decline))
+    _, errors = check_reply(doc, gen.text, allow_decline)
+    error = f"{'; '.join(errors[:3])}: {gen.text[-200:]}" if errors else None
+    return Outcome(name, kind, gen.new_tokens, budget, gen.finished, error, time.perf_counter() - start)

@@ -1,6 +1,7 @@
 """Bounded grammars (agent/bounds.py): every constrained call closes inside its token budget, proven
 with an adversarial model driving the local backend's own decode loop and grammar (tests/adversary.py)
-over the tool schemas in ../shared/data and the plan schema.
+over the tool schemas in ../shared/data and the plan schema, and every `andini generate` document over
+the benchmark's real public schemas (benchmarks/schemas/).
 
 CI runs a seeded sample of the corpus; `ANDINI_ADVERSARY_ALL=1` runs all of it (about an hour on two
 cores: docs/agent.md gives the full run's numbers).
@@ -127,3 +128,25 @@ def test_adversary_closes_at_the_tightest_budget(tokenizer, schemas, kind):
         tight = call_reserve(eng.fmt, bounded_calls(eng.fmt, [tool], BUDGET), BUDGET, 1)
         outcome = adversary.run(eng, tool, tight, kind)
         assert outcome.error is None and outcome.finished and outcome.tokens <= tight, outcome
+
+
+@pytest.mark.parametrize("kind", ["open", "random"])
+def test_adversary_documents_close_parse_and_validate(tokenizer, kind):
+    """`andini generate`'s local path on every benchmark schema, with and without the decline object,
+    at the default budget and at exactly the grammar's worst case: each document ends inside the
+    budget, parses, and validates against the person's schema (not only the bounded copy)."""
+    from agent.generate import grammar_schema
+    from tests import adversary
+
+    eng = adversary.engine(tokenizer, kind, seed=18)
+    token_bytes = eng.grammar_factory("xgrammar").token_bytes
+    outcomes = []
+    for doc in adversary.documents():
+        for decline in (False, True):
+            tight = grammar_schema(doc, decline, BUDGET, token_bytes).worst_tokens
+            outcomes += [adversary.run_document(eng, doc, budget, kind, decline) for budget in (BUDGET, tight)]
+    assert len(outcomes) == 16
+    failed = [o for o in outcomes if o.error or not o.finished or o.tokens > o.budget]
+    assert not failed, failed[:5]
+    if kind == "open":  # the adversary does push documents toward the worst case
+        assert max(o.tokens / o.budget for o in outcomes) > 0.5

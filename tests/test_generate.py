@@ -4,14 +4,24 @@ grammar's reach measured, and one small schema end to end on the real SmolLM2 mo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
-from agent.generate import GenerationFailed, dump, generate, grammar_schema
+from agent.bounds import RECURSION_DEPTH, BudgetError
+from agent.generate import (
+    DEFAULT_MAX_NEW_TOKENS,
+    GenerationFailed,
+    dump,
+    generate,
+    grammar_schema,
+    with_decline,
+)
 from andini.docschema import load_schema
 from andini.errors import AndiniError, InputError
 
+SCHEMAS = Path(__file__).resolve().parent.parent / "benchmarks" / "schemas"
 TRIP = {"type": "object", "title": "trip",
         "properties": {"city": {"enum": ["Paris", "Rome", "Oslo"]},
                        "days": {"type": "integer", "minimum": 1, "maximum": 14}},
@@ -90,7 +100,7 @@ def test_what_xgrammar_enforces_matches_the_list():
              "enum": ({"enum": ["a", "b"]}, '"c"', True),
              "minItems": ({"type": "array", "items": {"type": "integer"}, "minItems": 2}, "[1]", True),
              "contains": ({"type": "array", "items": {"type": "integer"}, "contains": {"const": 5}}, "[1]", False),
-             "maxLength beside pattern": ({"type": "string", "pattern": "^[a-z]+$", "maxLength": 3}, '"abcd"', False),
+             "minLength beside pattern": ({"type": "string", "pattern": "^[a-z]+$", "minLength": 3}, '"ab"', False),
              "maxLength": ({"type": "string", "maxLength": 3}, '"abcd"', True),
              "maxProperties": ({"type": "object", "additionalProperties": {"type": "integer"}, "maxProperties": 1},
                                '{"a": 1, "b": 2}', True),
@@ -104,8 +114,87 @@ def test_what_xgrammar_enforces_matches_the_list():
 def test_decline_is_offered_beside_the_schema_with_its_definitions_at_the_root():
     doc = load_schema({"type": "object", "properties": {"a": {"$ref": "#/$defs/a"}},
                        "$defs": {"a": {"type": "string"}}})
-    schema = grammar_schema(doc, allow_decline=True)
+    schema = with_decline(doc.grammar)
     assert set(schema) == {"anyOf", "$defs"} and schema["anyOf"][1]["required"] == ["cannot_express"]
+    bounded = grammar_schema(doc, allow_decline=True).schema  # what the decoder compiles: refs inlined
+    assert "$ref" not in json.dumps(bounded) and bounded["anyOf"][0]["properties"]["a"]["type"] == "string"
+
+
+# ---------------------------------------------------------------- the bounded grammar (agent/bounds.py)
+
+
+def test_a_schema_that_cannot_fit_is_refused_naming_schema_pointer_and_budget(tmp_path):
+    path = tmp_path / "deployment.schema.json"
+    path.write_text((SCHEMAS / "deployment.schema.json").read_text())
+    with pytest.raises(BudgetError) as err:
+        grammar_schema(load_schema(path), False, 100)
+    message = str(err.value)
+    assert f"{path} cannot fit a budget of 100 tokens" in message
+    assert "the largest part, /$defs/container," in message and "raise max_new_tokens to at least" in message
+
+
+def test_every_benchmark_schema_fits_the_default_budget():
+    for path in sorted(SCHEMAS.glob("*.schema.*")):
+        bounded = grammar_schema(load_schema(path), True, DEFAULT_MAX_NEW_TOKENS)
+        assert bounded.worst_tokens <= DEFAULT_MAX_NEW_TOKENS and not bounded.dropped, path
+
+
+def test_recursion_is_cut_at_the_bound_and_refused_where_required():
+    from jsonschema import Draft202012Validator
+
+    tree = {"$ref": "#/$defs/node", "$defs": {"node": {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 8}, "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+        "required": ["name"], "additionalProperties": False}}}
+    doc = load_schema(tree)
+    bounded = grammar_schema(doc, False).schema
+    check = Draft202012Validator(bounded)
+
+    def deep(levels: int) -> dict:
+        return {"name": "n"} if levels == 0 else {"name": "n", "kids": [deep(levels - 1)]}
+
+    assert check.is_valid(deep(RECURSION_DEPTH)) and not check.is_valid(deep(RECURSION_DEPTH + 1))
+    assert doc.errors(deep(RECURSION_DEPTH + 1)) == []  # a tightening: the person's schema admits both
+    chain = {"$ref": "#/$defs/n", "$defs": {"n": {"type": "object", "properties": {"next": {"$ref": "#/$defs/n"}},
+                                                 "required": ["next"]}}}
+    with pytest.raises(BudgetError, match=r"chain.json: cannot bound /\$defs/n/properties/next: required, and it "
+                                          r"recurses"):
+        grammar_schema(load_schema(chain, name="chain.json"), False)
+
+
+def test_a_pattern_is_shortened_to_its_maxlength_and_an_unbounded_one_refused():
+    """Grammars drop maxLength beside a pattern; the bounded pattern holds it, matching only what the
+    original matches."""
+    import re
+
+    image = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._/-]{0,40}(:[A-Za-z0-9._-]{1,20})?$", "maxLength": 30}
+    pattern = grammar_schema(load_schema(image), False).schema["pattern"]
+    assert pattern == "^[a-z0-9][a-z0-9._/-]{0,13}(:[A-Za-z0-9._-]{1,15}){0,1}$"
+    longest = "a" + "b" * 13 + ":" + "C" * 15
+    assert re.fullmatch(pattern[1:-1], longest) and re.fullmatch(image["pattern"][1:-1], longest)
+    assert len(longest) == 30 and not load_schema(image).unenforced
+    with pytest.raises(BudgetError, match=r"p.json: cannot bound /properties/id/pattern: '\^\[a-z\]\+\$' has no "
+                                          r"longest match"):
+        grammar_schema(load_schema({"type": "object", "properties": {"id": {"type": "string", "pattern": "^[a-z]+$"}}},
+                                   name="p.json"), False)
+
+
+def test_an_optional_group_is_written_so_that_xgrammar_compiles_it_right():
+    """xgrammar 0.2.8 mis-compiles `(...)?` ending in a counted repetition; `{0,1}` says the same."""
+    import xgrammar as xgr
+    from xgrammar.testing import _is_grammar_accept_string as accepts
+
+    schema = {"type": "string", "pattern": "^a(:[A-Z]{1,2})?$"}
+    raw = xgr.Grammar.from_json_schema(json.dumps(schema), strict_mode=True, any_whitespace=False)
+    assert accepts(raw, '"aA"')  # the bug, measured: the ':' is skipped
+    fixed = xgr.Grammar.from_json_schema(json.dumps(grammar_schema(load_schema(schema), False).schema),
+                                         strict_mode=True, any_whitespace=False)
+    assert not accepts(fixed, '"aA"') and accepts(fixed, '"a:A"') and accepts(fixed, '"a"')
+
+
+def test_keywords_the_bounded_grammar_drops_are_reported():
+    bounded = grammar_schema(load_schema({"type": "object", "properties": {
+        "mail": {"type": "string", "format": "email"}, "day": {"type": "string", "format": "date"}}}), False)
+    assert [(u.keyword, u.pointer) for u in bounded.dropped] == [("format", "/properties/mail/format")]
 
 
 def test_yaml_round_trips_to_the_same_json():
