@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("pydantic", "pydantic_core", "annotated-types", "typing-inspection", "typing_extensions",
             "pydantic-settings", "python-dotenv", "platformdirs", "jsonschema", "jsonschema-specifications",
             "referencing", "rpds-py", "attrs", "mistral_common", "sentencepiece", "tiktoken", "pillow",
-            "pycountry", "pydantic-extra-types", "requests", "urllib3", "charset-normalizer", "protobuf")
+            "pycountry", "pydantic-extra-types", "requests", "urllib3", "charset-normalizer", "idna", "certifi",
+            "protobuf")
 PINNED = {"bitsandbytes": "0.50.2", "liger-kernel": "0.8.5"}  # measured on the H200 (docs/training-speed.md)
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_24_x86_64", "manylinux_2_27_x86_64",
              "manylinux_2_28_x86_64", "linux_x86_64", "any")
