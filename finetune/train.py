@@ -298,13 +298,13 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
 
 
 def run_numbers(state: Any, wall: float, cuda: bool) -> dict[str, Any]:
-    """What a run report needs beside the Trainer's own metrics: tokens trained on (real tokens: batches
-    are unpadded), their rate over train()'s wall time (evaluations and checkpoints included), the
-    last logged training loss and, on a GPU, the peak memory allocated."""
+    """What a run report needs beside the Trainer's own metrics: optimizer steps, tokens trained on
+    (real tokens: batches are unpadded), their rate over train()'s wall time (evaluations and
+    checkpoints included), the last logged training loss and, on a GPU, the peak memory allocated."""
     import torch
 
     losses = [log["loss"] for log in state.log_history if "loss" in log]
-    numbers: dict[str, Any] = {"tokens_seen": state.num_input_tokens_seen,
+    numbers: dict[str, Any] = {"steps": state.global_step, "tokens_seen": state.num_input_tokens_seen,
                                "tokens_per_s": round(state.num_input_tokens_seen / max(wall, 1e-9), 1),
                                "final_loss": losses[-1] if losses else None}
     if cuda:
