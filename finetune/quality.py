@@ -49,13 +49,14 @@ def generate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example], batc
     else:  # stop at the format's end of turn too (SmolLM2's converted eos is <|endoftext|>)
         eos = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(fmt.end_of_turn)]
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    device = next(model.parameters()).device  # the prompts go where the model is (a GPU after training)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     texts: dict[int, str] = {}
     for start in range(0, len(order), batch):
         idx = order[start:start + batch]
         width = max(len(prompts[i]) for i in idx)
-        ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in idx])
-        mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in idx])
+        ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in idx], device=device)
+        mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in idx], device=device)
         with torch.no_grad():
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                  do_sample=False, pad_token_id=pad, eos_token_id=eos, use_cache=True)

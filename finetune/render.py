@@ -65,17 +65,24 @@ def _piecewise_encoder(tokenizer: Any, control_tokens: Sequence[str]) -> Callabl
     return encode
 
 
+def mistral_v3_file() -> Any:
+    """The v3 SentencePiece model mistral-common ships: the vocabulary of Mistral-7B-Instruct-v0.3
+    (the Hub's `tokenizer.model.v3` and `tokenizer.model` are this file)."""
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    return MistralTokenizer._data_path() / "mistral_instruct_tokenizer_240323.model.v3"
+
+
 def mistral_tokenizer(model_dir: str | None = None) -> Any:
     """mistral-common's v3 tokenizer: the model folder's `tokenizer.model.v3` if it has one, else the
-    copy mistral-common ships (same vocabulary as Mistral-7B-Instruct-v0.3), in fine-tuning mode."""
+    copy mistral-common ships (`mistral_v3_file`), in fine-tuning mode."""
     from pathlib import Path
 
     from mistral_common.protocol.instruct.validator import ValidationMode
     from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
     local = Path(model_dir or "", "tokenizer.model.v3")
-    path = local if model_dir and local.exists() else (
-        MistralTokenizer._data_path() / "mistral_instruct_tokenizer_240323.model.v3")
+    path = local if model_dir and local.exists() else mistral_v3_file()
     return MistralTokenizer.from_file(str(path), mode=ValidationMode.finetuning)
 
 

@@ -286,7 +286,8 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
     result = trainer.train(resume_from_checkpoint=resume_from)
     wall = time.time() - started
     metrics = {**result.metrics, **trainer.evaluate(), "wall_s": round(wall, 1),
-               "train_examples": len(train_rows), "train_rows": len(train_set), "too_long": dropped}
+               "train_examples": len(train_rows), "train_rows": len(train_set), "too_long": dropped,
+               **run_numbers(trainer.state, wall, checks.cuda)}
     save_adapter(trainer.model, config, t.output_dir)
     if t.quality_examples:
         from finetune import varlen
@@ -304,6 +305,21 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
         manifest["registered"] = str(info.path)
         progress(f"registered as '{info.name}' in {info.path.parent}: andini ui and andini run use it")
     return manifest
+
+
+def run_numbers(state: Any, wall: float, cuda: bool) -> dict[str, Any]:
+    """What a run report needs beside the Trainer's own metrics: optimizer steps, tokens trained on
+    (real tokens: batches are unpadded), their rate over train()'s wall time (evaluations and
+    checkpoints included), the last logged training loss and, on a GPU, the peak memory allocated."""
+    import torch
+
+    losses = [log["loss"] for log in state.log_history if "loss" in log]
+    numbers: dict[str, Any] = {"steps": state.global_step, "tokens_seen": state.num_input_tokens_seen,
+                               "tokens_per_s": round(state.num_input_tokens_seen / max(wall, 1e-9), 1),
+                               "final_loss": losses[-1] if losses else None}
+    if cuda:
+        numbers["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return numbers
 
 
 def make_trainer(config: RunConfig, checks: Preflight, model: Any, train_set: list, val_set: list) -> Any:

@@ -45,12 +45,13 @@ def mistral_shaped(tmp_path_factory) -> Path:
     converted to an HF tokenizer), saved under a name that does not say "mistral": only its files can
     tell which chat format it uses."""
     import torch
-    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
     from transformers import LlamaTokenizer, MistralConfig, MistralForCausalLM
+
+    from finetune.render import mistral_v3_file
 
     path = tmp_path_factory.mktemp("checkpoints") / "m7b"
     spm = tmp_path_factory.mktemp("spm")
-    shutil.copy(MistralTokenizer._data_path() / "mistral_instruct_tokenizer_240323.model.v3", spm / "tokenizer.model")
+    shutil.copy(mistral_v3_file(), spm / "tokenizer.model")
     LlamaTokenizer.from_pretrained(spm).save_pretrained(path)
     torch.manual_seed(0)
     config = MistralConfig(vocab_size=32768, hidden_size=32, intermediate_size=64, num_hidden_layers=1,

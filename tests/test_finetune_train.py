@@ -100,6 +100,7 @@ def test_kill_and_resume_then_export_merge_equals_adapter(tiny_run, tmp_path):
     assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == \
         "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert first["metrics"]["train_examples"] == 8 and "eval_loss" in first["metrics"]
+    assert first["metrics"]["tokens_seen"] > 0 and first["metrics"]["final_loss"] > 0  # the run's own numbers
     assert (adapter / "checkpoint-2").is_dir()
     from andini.adapters import list_adapters
     from andini.settings import get_settings
