@@ -166,7 +166,11 @@ def test_run_json_reports_the_adapter_that_answered(andini_home, tmp_path, monke
     assert out["status"] == "done"
     assert out["adapter"] == {"adapter": str(andini_home / "adapters" / "smol-lora"), "name": "smol-lora",
                               "reason": "newest", "base_model": "smollm2-135m-instruct"}
-    assert isinstance(get_engine(None, out["adapter"]["adapter"]).model, PeftModel)
+    from agent.local import _ENGINES
+
+    # the answering engine was built with this adapter (merged into its weights at load, so no PeftModel)
+    assert (None, out["adapter"]["adapter"]) in _ENGINES
+    assert not isinstance(get_engine(None, out["adapter"]["adapter"]).model, PeftModel)
 
     monkeypatch.setenv("ANDINI_ADAPTER", "none")
     get_settings.cache_clear()
