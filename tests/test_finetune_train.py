@@ -87,9 +87,10 @@ def test_training_moves_the_adapter_and_not_the_base(tiny_run):
 
 def test_kill_and_resume_then_export_merge_equals_adapter(tiny_run, tmp_path):
     import torch
-    from transformers import AutoModelForCausalLM
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from andini.models import load_model
+    from andini.models import load_model, model_dir
     from finetune.export import export
     from finetune.train import finetune
 
@@ -133,5 +134,11 @@ def test_kill_and_resume_then_export_merge_equals_adapter(tiny_run, tmp_path):
         expected = with_adapter(input_ids=ids).logits
         assert torch.allclose(merged(input_ids=ids).logits, expected, atol=1e-3)
         assert not torch.allclose(base(input_ids=ids).logits, expected, atol=1e-3)
+    base_bf16 = tmp_path / "base-bf16"  # a bf16 base stays bf16 once merged: half the disk, what TGI loads
+    AutoModelForCausalLM.from_pretrained(model_dir(), dtype=torch.bfloat16).save_pretrained(base_bf16)
+    AutoTokenizer.from_pretrained(model_dir()).save_pretrained(base_bf16)
+    merged_bf16 = export(adapter, tmp_path / "merged-bf16", merge=True, base=str(base_bf16))
+    with safe_open(merged_bf16 / "model.safetensors", "pt") as tensors:
+        assert {tensors.get_slice(k).get_dtype() for k in tensors.keys()} == {"BF16"}
     copy = export(adapter, tmp_path / "for-tgi")
     assert {p.name for p in copy.iterdir()} >= {"adapter_config.json", "adapter_model.safetensors"}
