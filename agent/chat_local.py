@@ -98,7 +98,10 @@ class LocalChatModel(BaseChatModel):
         gen = engine.generate(from_langchain(messages), offered, constrained=self.constrained,
                               require_call=required, max_new_tokens=kwargs.get("max_new_tokens", self.max_new_tokens),
                               temperature=self.temperature, on_token=on_token, library=self.grammar_library)
-        message = to_ai_message(engine.fmt, gen.text, gen.finished)
+        if offered:
+            message = to_ai_message(engine.fmt, gen.text, gen.finished)
+        else:  # nothing to call: call-shaped text the model writes anyway is its answer, not a failed call
+            message = AIMessage(gen.text.split(engine.fmt.call_open.strip())[0].strip() or gen.text.strip())
         message.usage_metadata = {"input_tokens": gen.prompt_tokens, "output_tokens": gen.new_tokens,
                                   "total_tokens": gen.prompt_tokens + gen.new_tokens}
         message.response_metadata = {"ttft_s": gen.ttft_s, "latency_s": gen.latency_s, "raw": gen.text,

@@ -45,9 +45,6 @@ def _agent(args: argparse.Namespace) -> Any:
 
 
 def _ask(question: str) -> bool:
-    if not sys.stdin.isatty():
-        print(f"{question} [no: stdin is not a terminal; pass --yes to approve]", file=sys.stderr)
-        return False
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
@@ -85,7 +82,14 @@ def _turn(agent: Any, events, approve_all: bool, on_event) -> tuple[Any, list]:
             last = event
         if last is None or last.kind != "confirm":
             return last, seen
-        approve = approve_all or _ask(f"{last.text} {last.call.name}({last.call.to_json()})")
+        question = f"{last.text} {last.call.name}({last.call.to_json()})"
+        if not (approve_all or sys.stdin.isatty()):
+            # Nobody to ask: the turn stops with the call pending (status needs_confirmation), rather than
+            # a rejection on the person's behalf, which a small model answers with the same call, forever.
+            print(f"{question}\n  not run: stdin is not a terminal. Approve with --yes, or answer it in "
+                  f"`andini chat --thread {last.thread_id}`.", file=sys.stderr)
+            return last, seen
+        approve = approve_all or _ask(question)
         events = agent.resume(last.thread_id, approve)
 
 
@@ -103,10 +107,16 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def chat_command(args: argparse.Namespace) -> int:
+    from agent.turns import waiting_calls
+
     agent = _agent(args)
     thread = args.thread
     print(f"andini chat ({agent.backend}, {agent.adapter.describe()}): /new for a new thread, /quit to leave.",
           file=sys.stderr)
+    waiting = waiting_calls(agent.pending(thread)) if thread else []
+    if waiting:  # calls left waiting by `andini run`: one decision answers them all, as in the turn
+        approve = _ask("Run " + ", ".join(f"{c.name}({c.to_json()})" for c in waiting) + "? It changes your data.")
+        _turn(agent, agent.resume(thread, approve), False, render)
     while True:
         try:
             line = input("\nyou> ").strip()

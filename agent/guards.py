@@ -21,7 +21,7 @@ from agent.tools import SEARCH
 from agent.validate import tool_specs
 from andini.calls import calls_error
 from andini.errors import AndiniError
-from andini.schema import ToolCall
+from andini.schema import MAKE_PLAN, ToolCall
 
 
 class ValidationFailed(AndiniError):
@@ -73,12 +73,15 @@ class SearchFirst(AgentMiddleware):
 
     Small untuned models asked to search copy the field description as the query and search again
     and again until the call limit ends the turn. Here retrieval is deterministic and the model keeps
-    the job it can do at that size, answering from what was found. Later calls in the turn (after
-    another tool) are the model's own choice again."""
+    the job it can do at that size: the call after the search is offered `then_offer` (make_plan)
+    alone, so it answers from what was found in text or grounds a plan in it. Offering no tool there
+    made plans impossible whenever search-first was on (the UI's default); offering every tool had the
+    untuned model file tasks titled with field descriptions. Later calls in the turn (after another
+    tool) are the model's own choice again."""
 
-    def __init__(self, tool_name: str = SEARCH):
+    def __init__(self, tool_name: str = SEARCH, then_offer: tuple[str, ...] = (MAKE_PLAN,)):
         super().__init__()
-        self.tool_name = tool_name
+        self.tool_name, self.then_offer = tool_name, then_offer
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
         last = request.messages[-1] if request.messages else None
@@ -88,7 +91,8 @@ class SearchFirst(AgentMiddleware):
                     "type": "tool_call"}
             return ModelResponse(result=[AIMessage(content="", tool_calls=[call])])
         if isinstance(last, ToolMessage) and last.name == self.tool_name:
-            request = request.override(tool_choice="none")
+            grounded = [t for t in request.tools if isinstance(t, BaseTool) and t.name in self.then_offer]
+            request = request.override(tools=grounded, tool_choice="auto" if grounded else "none")
         return handler(request)
 
 

@@ -173,9 +173,14 @@ def test_tool_without_docstring_is_refused():
         as_tool(nodoc)
 
 
+def _offered(model_call) -> set[str]:
+    return {getattr(t, "name", None) or t["function"]["name"] for t in model_call.get("tools") or []}
+
+
 def test_search_first_grounds_the_turn_in_the_persons_words(tmp_path):
     """search_first: the person's words are searched (real retrieval) before the model speaks, and the
-    model's next call may only answer in text, from the passages it was given."""
+    model's next call gets the passages and make_plan alone: it answers in text, or grounds a plan in
+    what was found (with no tool offered there, a plan was impossible)."""
     from retrieval.ingest import ingest
 
     doc = tmp_path / "oncall.md"
@@ -189,9 +194,18 @@ def test_search_first_grounds_the_turn_in_the_persons_words(tmp_path):
     assert first_call.call.arguments["query"] == "Who do I page for the database?"
     result = next(e for e in events if e.kind == "tool_result")
     assert "#db-oncall" in json.dumps(result.result)
-    assert len(model.calls) == 1 and model.calls[0]["tool_choice"] == "none"
+    assert len(model.calls) == 1 and model.calls[0]["tool_choice"] == "auto"
+    assert _offered(model.calls[0]) == {"make_plan"}  # grounded output only: no second search, no tasks
     assert "#db-oncall" in model.calls[0]["messages"][-1].content  # the passage reached the model
     assert events[-1].kind == "final" and events[-1].text.startswith("Page them")
+
+    plan = {"goal": "Page the database team", "steps": [{"title": "Post in #db-oncall"}]}
+    model = scripted(call("make_plan", "p1", **plan), AIMessage("Post in #db-oncall."))
+    events = list(Agent(chat_model=model, search_first=True).stream("Plan how to page the database team"))
+    assert kinds(events) == ["tool_call", "tool_result", "tool_call", "tool_result", "plan", "final"]
+    assert next(e for e in events if e.kind == "plan").plan.goal == "Page the database team"
+    assert events[-1].sources and events[-1].sources[0].source == str(doc)
+    assert "search_knowledge_base" in _offered(model.calls[1])  # after another tool: the model's choice again
 
 
 def test_a_stored_thread_replays_as_the_turn_it_streamed(tmp_path):
@@ -266,3 +280,26 @@ def test_backends_are_one_table_that_cli_and_settings_follow():
     prompts = {name: _prompt_text(ToolcallsConfig(data=".", format="andini", backend=name), example)
                for name in BACKENDS}
     assert {name for name, prompt in prompts.items() if prompt} == {n for n, b in BACKENDS.items() if b.in_process}
+
+
+def test_without_a_terminal_a_side_effect_waits_and_chat_answers_it(monkeypatch, capsys):
+    """`andini run` with nobody to ask stops with the call pending (no rejection on the person's behalf,
+    which a small model answers with the same call until the process is killed); `andini chat --thread`
+    then asks, and a yes runs it."""
+    import argparse
+    import io
+
+    from agent import cli
+
+    model = scripted(call("create_task", "t1", title="rotate the keys"), AIMessage("Added it."))
+    agent = Agent(chat_model=model)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # not a terminal
+    last, _ = cli._turn(agent, agent.stream("add a task to rotate the keys"), False, lambda e: None)
+    assert last.kind == "confirm" and len(model.calls) == 1 and TaskStore().list() == []
+    assert "not run: stdin is not a terminal" in capsys.readouterr().err
+
+    monkeypatch.setattr(cli, "_agent", lambda args: agent)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n/quit\n"))
+    assert cli.chat_command(argparse.Namespace(thread=last.thread_id)) == 0
+    assert [t.title for t in TaskStore().list()] == ["rotate the keys"]
+    assert not agent.pending(last.thread_id)

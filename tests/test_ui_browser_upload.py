@@ -67,12 +67,14 @@ def test_upload_ask_plan_and_reopen_the_conversation(scripted_ui, browser_page, 
         timings["question"] = time.monotonic() - started
 
         started = time.monotonic()
-        search_first(page, on=False)  # with it on, the call after the search may only answer in text
+        search_first(page, on=True)  # the UI's default: the plan is grounded in what the search found
         server.replies = [{"calls": [("make_plan", PLAN)]}, {"text": "Here is a plan in two steps."}]
         card = plan_card(ask(page, PLAN_REQUEST, turn=1))
         offered = server.requests[-2]
-        assert "make_plan" in [t["function"]["name"] for t in offered["tools"]]
+        names = [t["function"]["name"] for t in offered["tools"]]
+        assert "make_plan" in names and "search_knowledge_base" not in names  # searched already
         assert offered.get("tool_choice", "auto") == "auto"  # the server chose the plan; it was not forced
+        assert "restic restore latest" in json.dumps(offered["messages"])
         timings["plan"] = time.monotonic() - started
         live = chat_texts(page)
 
