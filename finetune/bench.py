@@ -87,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda where present)")
     parser.add_argument("--time-budget", type=float, default=0.0,
                         help="seconds after which remaining rows are skipped (0: no limit)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="profile the first step after warm-up of each row (torch.profiler) and write "
+                             "DIR/ROW.txt, its operators by device time")
     parser.add_argument("--out", type=Path, help="write results.json here")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
@@ -319,6 +322,38 @@ def step_timer(device: str) -> Any:
     return StepTimer()
 
 
+def step_profiler(step: int, out: Path, device: str) -> Any:
+    """Profiles optimizer step `step` + 1 (the first timed one) and writes its operators by device
+    time: where a step's time goes, for the levers the table measures. The profiled step is slower
+    than the rest, so the table's numbers come from a run without --profile."""
+    import torch
+    from transformers import TrainerCallback
+
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    sort = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+
+    class StepProfiler(TrainerCallback):
+        def __init__(self) -> None:
+            self.profiler: Any = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == step and self.profiler is None:
+                self.profiler = torch.profiler.profile(activities=activities, record_shapes=False)
+                self.profiler.__enter__()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.profiler is not None and state.global_step == step + 1:
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                self.profiler.__exit__(None, None, None)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(self.profiler.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=70))
+
+    return StepProfiler()
+
+
 def train_losses(trainer: Any) -> list[float]:
     return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 
@@ -348,6 +383,8 @@ def measure(row: Row, config: Any, rows: list[dict], args: argparse.Namespace, d
         torch.cuda.reset_peak_memory_stats()
     timer = step_timer(device)
     trainer.add_callback(timer)
+    if args.profile:
+        trainer.add_callback(step_profiler(args.warmup, args.profile / f"{row.name}.txt", device))
     trainer.train()
     marks = timer.marks[args.warmup:]
     result.step_s = [round(b[0] - a[0], 3) for a, b in zip(timer.marks, timer.marks[1:], strict=False)]

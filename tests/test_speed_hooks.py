@@ -93,8 +93,11 @@ def test_bench_trains_andini_finetunes_pipeline_and_keeps_the_loss(tmp_path):
     rows = [{"input_ids": ids, "labels": labels, "position_ids": list(range(len(ids)))}
             for ids, labels in examples([40, 90, 128, 60, 75, 110, 30, 128, 64, 100, 50, 80] * 2)]
     plan = bench.parse_rows("plain-gc,none+gc=false")
-    report = bench.run_bench(tiny_bench_config(tmp_path), rows, plan, bench_args(tmp_path))
+    profiles = tmp_path / "profiles"
+    report = bench.run_bench(tiny_bench_config(tmp_path), rows, plan, bench_args(tmp_path, profile=profiles))
     plain, andini = report["results"]
+    for row in ("plain-gc", "none+gc=false"):  # one profiled step per row: its operators by time
+        assert "aten::" in (profiles / f"{row}.txt").read_text()
     assert [plain["error"], andini["error"]] == [None, None]
     assert all(r["tokens_per_s"] > 0 and r["steps"] == 2 and r["tokens"] > 0 for r in (plain, andini))
     assert len(andini["parity_losses"]) == 3 and report["parity_spread"] > 1e-3
