@@ -48,8 +48,10 @@ def _ask(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def render(event: Any, out=sys.stdout, err=sys.stderr) -> None:
+def render(event: Any, out: Any = None, err: Any = None) -> None:
     """Human-readable rendering: the answer streams to stdout, the agent's actions go to stderr."""
+    # Looked up per call, not bound at import: a captured or replaced stream must not go stale.
+    out, err = out or sys.stdout, err or sys.stderr
     if event.kind == "token":
         out.write(event.text)
         out.flush()

@@ -91,7 +91,8 @@ class SearchFirst(AgentMiddleware):
                     "type": "tool_call"}
             return ModelResponse(result=[AIMessage(content="", tool_calls=[call])])
         if isinstance(last, ToolMessage) and last.name == self.tool_name:
-            grounded = [t for t in request.tools if isinstance(t, BaseTool) and t.name in self.then_offer]
+            grounded: list[BaseTool | dict[str, Any]] = [t for t in request.tools
+                                                         if isinstance(t, BaseTool) and t.name in self.then_offer]
             request = request.override(tools=grounded, tool_choice="auto" if grounded else "none")
         return handler(request)
 
