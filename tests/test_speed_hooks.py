@@ -227,3 +227,33 @@ def test_selective_checkpointing_gives_the_full_checkpointing_gradients():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
     with pytest.raises(AndiniError, match="checkpoint_policy"):
         speed.enable_checkpointing(tiny_model(), 1.0, "nope")
+
+
+def test_lora_reads_its_bf16_input_as_is_under_autocast_and_keeps_the_gradients():
+    """The cast lever: LoRA sees the bf16 activations (no fp32 copy), its weights stay fp32, and the
+    loss and LoRA gradients are those of peft's casting path within bf16 rounding."""
+    from peft import LoraConfig, get_peft_model
+
+    results = []
+    for as_is in (False, True):
+        model = get_peft_model(tiny_model().to(torch.bfloat16).train(),
+                               LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear",
+                                          init_lora_weights=False))
+        if as_is:
+            assert speed.read_lora_input_as_is(model) == 14  # 7 projections x 2 layers
+        seen = set()
+        for name, module in model.named_modules():
+            if name.endswith("lora_A.default"):
+                module.register_forward_pre_hook(lambda m, args: seen.add(args[0].dtype))
+        batch = bench.padded_collator(rows_of(examples([30, 20, 40])))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(**batch).loss
+        loss.backward()
+        lora = {n: p for n, p in model.named_parameters() if "lora_" in n}
+        assert {p.dtype for p in lora.values()} == {torch.float32}
+        assert seen == {torch.bfloat16 if as_is else torch.float32}
+        results.append((loss.detach().float(), [p.grad.float() for p in lora.values()]))
+    (loss_cast, grads_cast), (loss_as_is, grads_as_is) = results
+    assert torch.allclose(loss_cast, loss_as_is, rtol=1e-2)
+    for a, b in zip(grads_cast, grads_as_is, strict=True):
+        assert torch.linalg.norm(a - b) <= 0.05 * torch.linalg.norm(a) + 1e-6
