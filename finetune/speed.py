@@ -42,8 +42,9 @@ class FastPathOptions(BaseModel):
         "full", description="full: recompute the layer; save-matmuls: recompute elementwise work only.")
     compile: bool = Field(False, description="torch.compile each decoder layer.")
     lora_input_as_is: bool = Field(
-        True, description="LoRA reads the bf16 input as it is, and autocast casts the small fp32 LoRA "
-                          "weights; peft's default casts every projection's input to fp32 first.")
+        False, description="LoRA reads the bf16 input as it is, and autocast casts the small fp32 LoRA "
+                           "weights; peft's default casts every projection's input to fp32 first. Off "
+                           "until measured on a GPU (docs/training-speed.md).")
 
     @classmethod
     def parse(cls, raw: Any) -> FastPathOptions:
@@ -163,16 +164,22 @@ def apply_fast_path(model: Any, config: Any) -> Any:
         apply_liger(base)
     if wants_checkpointing(config):
         enable_checkpointing(base, opts.checkpoint_fraction, opts.checkpoint_policy)
-    if opts.lora_input_as_is:
-        read_lora_input_as_is(model)
     if opts.compile:
         for layer in decoder_layers(base):  # compiled at the first call, after peft added its layers
             layer.compile(dynamic=True)
     return model
 
 
-def read_lora_input_as_is(model: Any) -> int:
-    """Stop peft casting each LoRA layer's input to its weights' dtype; the number of layers changed.
+def apply_to_adapter(model: Any, config: Any) -> Any:
+    """Patch the PEFT wrapper once its LoRA layers exist; unchanged on CPU or when disabled."""
+    if active(config) and options_from(config).lora_input_as_is:
+        read_lora_input_as_is(model)
+    return model
+
+
+def read_lora_input_as_is(model: Any, as_is: bool = True) -> int:
+    """Stop (or, with as_is False, restore) peft casting each LoRA layer's input to its weights'
+    dtype; the number of LoRA layers. Only for autocast: without it a bf16 input meets fp32 weights.
 
     peft keeps LoRA weights in fp32 and casts every projection's bf16 input to fp32, a full copy of
     the activations per projection that autocast then casts back for the product (17% of a step's
@@ -183,7 +190,7 @@ def read_lora_input_as_is(model: Any) -> int:
 
     layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
     for layer in layers:
-        layer.cast_input_dtype_enabled = False
+        layer.cast_input_dtype_enabled = not as_is  # type: ignore[attr-defined]  # set in LoraLayer
     return len(layers)
 
 

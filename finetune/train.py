@@ -199,6 +199,8 @@ def build_model(config: RunConfig, checks: Preflight) -> Any:
                              target_modules=lora.target_modules, task_type="CAUSAL_LM",
                              layers_to_transform=list(range(first, layers)) if first else None)
     model = get_peft_model(base, peft_config)
+    if checks.cuda:
+        model = speed.apply_to_adapter(model, config)
     if config.train.gradient_checkpointing:
         model.enable_input_require_grads()
     return model
@@ -292,8 +294,10 @@ def finetune(config_path: Path | str, resume: bool | None = None, progress=print
     if t.quality_examples:
         from finetune import varlen
         from finetune.quality import before_after
+        from finetune.speed import read_lora_input_as_is
 
         varlen.use(trainer.model, "sdpa")  # generation pads prompts and keeps a cache: plain SDPA
+        read_lora_input_as_is(trainer.model, False)  # generation runs outside the Trainer's autocast
         metrics["quality"] = before_after(trainer.model, tokenizer, checks.fmt,
                                           load_split(config.data.out, "test"), t.quality_examples)
     manifest = write_manifest(config, metrics, t.output_dir)

@@ -244,7 +244,7 @@ def test_lora_reads_its_bf16_input_as_is_under_autocast_and_keeps_the_gradients(
         seen = set()
         for name, module in model.named_modules():
             if name.endswith("lora_A.default"):
-                module.register_forward_pre_hook(lambda m, args: seen.add(args[0].dtype))
+                module.register_forward_pre_hook(lambda m, args, seen=seen: seen.add(args[0].dtype))
         batch = bench.padded_collator(rows_of(examples([30, 20, 40])))
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = model(**batch).loss
@@ -253,6 +253,8 @@ def test_lora_reads_its_bf16_input_as_is_under_autocast_and_keeps_the_gradients(
         assert {p.dtype for p in lora.values()} == {torch.float32}
         assert seen == {torch.bfloat16 if as_is else torch.float32}
         results.append((loss.detach().float(), [p.grad.float() for p in lora.values()]))
+        speed.read_lora_input_as_is(model, False)  # restored for generation outside autocast
+        assert all(m.cast_input_dtype_enabled for n, m in model.named_modules() if n.endswith("q_proj"))
     (loss_cast, grads_cast), (loss_as_is, grads_as_is) = results
     assert torch.allclose(loss_cast, loss_as_is, rtol=1e-2)
     for a, b in zip(grads_cast, grads_as_is, strict=True):
