@@ -9,15 +9,18 @@ TGI wire format followed here (text-generation-inference docs, "Messages API" an
   `choices[0].delta` carries `content` or `tool_calls` pieces, ending with `data: [DONE]`.
 - errors: JSON `{"error": "...", "error_type": "..."}` with 422 (validation) or 503 (model loading /
   overloaded); GET /health answers 200 once the model is ready; GET /info describes the model.
+- request bodies: the `ChatRequest` schema of TGI's docs/openapi.json, checked on every request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -51,18 +54,40 @@ def call(name: str, call_id: str = "c1", **args: Any) -> AIMessage:
 
 # ---------------------------------------------------------------- the TGI / OpenAI-compatible server
 
+_WIRE = Path(__file__).parent / "wire" / "tgi_chat_request.schema.json"
+
+
+@functools.cache
+def _wire_validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(_WIRE.read_text()))
+
+
+def wire_problem(body: Any) -> str | None:
+    """Why TGI would refuse this /v1/chat/completions body (the JSON path and the reason), or None."""
+    errors = sorted(_wire_validator().iter_errors(body), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    return "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message[:200]}" for e in errors[:3])
+
+
 class FakeServer:
     """A real uvicorn server on 127.0.0.1 that answers from a queue of scripted replies.
 
     Each reply is a dict: {"text": str} | {"calls": [(name, args)], "args_as_object": bool}
     | {"status": 503|422|500, "error": str} | {"delay": seconds, ...} (answers that late). Requests are
-    recorded in `.requests`.
+    recorded in `.requests`. Each request body is checked against TGI's own request schema
+    (tests/wire/tgi_chat_request.schema.json, from its OpenAPI document and serde aliases); one that
+    TGI could not deserialize gets TGI's 422 and is kept in `.malformed`, so a client that drifts
+    from the wire fails here as it would against the real server.
     """
 
     def __init__(self, port: int, model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"):
         self.port, self.model_id = port, model_id
         self.replies: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.malformed: list[str] = []
         self.url = f"http://127.0.0.1:{port}"
         self._server = None
 
@@ -101,12 +126,19 @@ class FakeServer:
 
     def app(self):
         from starlette.applications import Starlette
-        from starlette.responses import JSONResponse, StreamingResponse
+        from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
         from starlette.routing import Route
 
         async def chat(request):
             body = await request.json()
             self.requests.append(body)
+            # TGI's schema for TGI's client (huggingface_hub); the OpenAI client's json_schema reply
+            # format is vLLM's wire, which TGI spells differently, so its requests are not checked here.
+            problem = None if request.headers.get("user-agent", "").startswith("OpenAI") else wire_problem(body)
+            if problem:  # axum's Json extractor: 422, plain text
+                self.malformed.append(problem)
+                return PlainTextResponse("Failed to deserialize the JSON body into the target type: " + problem,
+                                         status_code=422)
             reply = self.replies.pop(0) if self.replies else {"text": "ok"}
             if reply.get("delay"):
                 await asyncio.sleep(reply["delay"])

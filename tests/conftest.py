@@ -85,6 +85,7 @@ def model_server(free_port, monkeypatch):
         monkeypatch.setenv("ANDINI_OPENAI_URL", srv.url + "/v1")
         get_settings.cache_clear()
         yield srv
+    assert not srv.malformed, f"requests TGI could not deserialize: {srv.malformed}"
 
 
 @pytest.fixture

@@ -117,3 +117,22 @@ def test_health(model_server, monkeypatch):
     get_settings.cache_clear()
     report = health()
     assert report["ok"] is False and "127.0.0.1:9" in report["detail"]
+
+
+def test_the_tgi_stand_in_refuses_what_tgi_could_not_deserialize(model_server):
+    """The stand-in checks bodies against TGI's ChatRequest schema, so the client tests above mean
+    that the client's requests (tools, tool_choice, response_format, streaming) are TGI-shaped."""
+    import httpx
+
+    from tests.agent_support import wire_problem
+
+    good = {"messages": [{"role": "user", "content": "hi"}], "tools": [
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "tool_choice": "required", "response_format": {"type": "json_object", "value": {"type": "object"}}}
+    assert wire_problem(good) is None
+    bad = {**good, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}
+    reply = httpx.post(model_server.url + "/v1/chat/completions", json=bad)
+    assert reply.status_code == 422 and "response_format" in reply.text
+    assert "messages" in wire_problem({"messages": [{"role": "user"}]})
+    assert model_server.malformed and all("response_format" in m for m in model_server.malformed)
+    model_server.malformed.clear()  # refused on purpose; the fixture fails a test that leaves any
