@@ -32,6 +32,7 @@ class Generation:
     #: False when max_new_tokens cut the output short.
     finished: bool
     prompt_tokens: int = 0
+    token_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -159,7 +160,7 @@ class LocalEngine:
                 r.on_token(text[len(st.shown):])
             results.append(Generation(text=text, new_tokens=len(st.ids), ttft_s=st.ttft - r.start if st.ttft else 0.0,
                                       latency_s=now - r.start, finished=st.finished,
-                                      prompt_tokens=int(r.input_ids.shape[1])))
+                                      prompt_tokens=int(r.input_ids.shape[1]), token_ids=list(st.ids)))
         return results
 
 

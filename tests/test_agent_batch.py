@@ -2,6 +2,12 @@
 
 The real SmolLM2-135M model, greedy, constrained. Prompts of different lengths are padded on the left
 in a batch; the padded rows must produce the same tokens as the same prompts decoded one at a time.
+
+In float32. In bf16 a padded batch's logits differ from one prompt's alone by up to 0.44 (measured
+on SmolLM2-135M, six prompts), more than many top-2 gaps, so greedy picks may flip between the two at
+a near-tie, and which prompts share a batch depends on thread timing: an exact-match test in bf16
+passes or fails by machine and by run. In float32 the difference is below 1e-4, so the tokens match;
+where they do not, the first differing token must be a tie within 1e-3 under the prompt's own logits.
 """
 
 from __future__ import annotations
@@ -18,11 +24,38 @@ from tests.test_agent_local import PROMPTS, TOOLS
 pytestmark = pytest.mark.slow
 
 
+TIE = 1e-3  # logits; float32 batch-vs-alone differences are below 1e-4
+
+
 @pytest.fixture(scope="module")
 def engine():
-    from agent.local import get_engine
+    """A float32 copy of the default engine, served to `complete` in place of the cached one."""
+    import copy
 
-    return get_engine()
+    from agent import local
+
+    default = local.get_engine()
+    fp32 = local.LocalEngine(copy.deepcopy(default.model).float(), default.tokenizer, default.fmt,
+                             default.name, default.stop_ids)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(local, "get_engine", lambda model=None, adapter=None: fp32)
+        yield fp32
+
+
+def _same_or_tie(engine, prompt_ids, alone: list[int], together: list[int]) -> bool:
+    """Equal token lists, or the first differing token is a near-tie under the prompt decoded alone."""
+    import torch
+
+    if alone == together:
+        return True
+    j = next((i for i, (a, b) in enumerate(zip(alone, together, strict=False)) if a != b),
+             min(len(alone), len(together)))
+    if j >= min(len(alone), len(together)):
+        return False  # one is a prefix of the other: a stop or budget differed, not a tie
+    ids = torch.cat([prompt_ids, torch.tensor([alone[:j]], dtype=prompt_ids.dtype)], -1)
+    with torch.inference_mode():
+        logits = engine.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
+    return abs(float(logits[alone[j]] - logits[together[j]])) <= TIE
 
 
 def _ask(prompt: str):
@@ -31,22 +64,32 @@ def _ask(prompt: str):
 
 def test_concurrent_calls_share_batches_and_match_sequential(engine, monkeypatch):
     prompts = PROMPTS[:6]
-    alone = [_ask(p) for p in prompts]
-
     sizes: list[int] = []
+    tokens: dict[tuple[int, ...], list[list[int]]] = {}  # prompt ids -> token ids, alone then together
     decode_batch = engine.decode_batch
 
-    def counting(batch):
+    def recording(batch):
         sizes.append(len(batch))
-        return decode_batch(batch)
+        out = decode_batch(batch)
+        for req, gen in zip(batch, out, strict=True):
+            tokens.setdefault(tuple(req.input_ids[0].tolist()), []).append(gen.token_ids)
+        return out
 
-    monkeypatch.setattr(engine, "decode_batch", counting)
+    monkeypatch.setattr(engine, "decode_batch", recording)
+    for p in prompts:
+        _ask(p)
+    assert sizes == [1] * len(prompts)
+    sizes.clear()
     with ThreadPoolExecutor(len(prompts)) as pool:
         together = list(pool.map(_ask, prompts))
 
     assert max(sizes) > 1, sizes  # the concurrent calls were decoded together
     assert sum(sizes) == len(prompts)
-    assert [r.text for r in together] == [r.text for r in alone]
+    import torch
+
+    for key, (solo, batched) in tokens.items():
+        assert _same_or_tie(engine, torch.tensor([key]), solo, batched), (
+            engine.tokenizer.decode(solo), engine.tokenizer.decode(batched))
     assert all(r.calls and r.error is None for r in together)
     assert calls_error([c for r in together for c in r.calls], TOOLS) is None
 
