@@ -254,7 +254,7 @@ class Run:
 def child_env(args: argparse.Namespace) -> dict[str, str]:
     path = os.environ.get("PYTHONPATH", "")
     return {"PYTHONPATH": str(ROOT) + (os.pathsep + path if path else ""), "ANDINI_HOME": str(args.work / "home"),
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false",
+            "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false",
             "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True", "PYTHONUNBUFFERED": "1"}
 
 
