@@ -198,9 +198,9 @@ def build_model(config: RunConfig, checks: Preflight) -> Any:
     peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                              target_modules=lora.target_modules, task_type="CAUSAL_LM",
                              layers_to_transform=list(range(first, layers)) if first else None)
-    model = get_peft_model(base, peft_config)
-    if checks.cuda:
-        model = speed.apply_to_adapter(model, config)
+    from finetune.speed import apply_to_adapter
+
+    model = apply_to_adapter(get_peft_model(base, peft_config), config)  # unchanged on CPU
     if config.train.gradient_checkpointing:
         model.enable_input_require_grads()
     return model
