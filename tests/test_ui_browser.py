@@ -92,9 +92,7 @@ def _ask_and_check_the_answer(page, url: str) -> None:
     # .first: while Streamlit swaps the streamed text for the final render, a stale copy can linger
     answer.get_by_text("Sources", exact=True).first.wait_for(timeout=900_000)
     assert answer.get_by_test_id("stExpander").count() >= 1  # at least one tool step or citation
-    citation = answer.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=".md")).first
-    citation.locator("summary").click()
-    citation.locator("blockquote").first.wait_for(timeout=10_000)  # the quoted passage, on expand
+    _open_a_citation(page, answer)
     assert not page.get_by_test_id("stException").count()
 
 
@@ -107,7 +105,27 @@ def _reopen_the_conversation(page, url: str) -> None:
     answer = page.get_by_test_id("stChatMessage").nth(1)
     answer.get_by_text("Sources", exact=True).first.wait_for(timeout=60_000)
     assert answer.get_by_text("Tool: search_knowledge_base").count() >= 1
-    citation = answer.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=".md")).first
-    citation.locator("summary").click()
-    citation.locator("blockquote").first.wait_for(timeout=10_000)
+    _open_a_citation(page, answer)
     assert not page.get_by_test_id("stException").count()
+
+
+def _open_a_citation(page, answer) -> None:
+    """Expand the answer's first document source and see its quoted passage.
+
+    A finished turn ends with a rerun that draws the saved message again, its expanders closed: a click
+    that lands just before it opens the copy being replaced (CI saw the passage stay hidden). So wait
+    until the app stops running, and click again while the expander is still closed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.get_by_test_id("stStatusWidgetRunningIcon").wait_for(state="hidden", timeout=120_000)
+    citation = answer.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=".md")).first
+    passage = citation.locator("blockquote").first
+    for _ in range(5):
+        if citation.get_by_test_id("stExpanderDetails").get_attribute("inert") is not None:  # closed
+            citation.locator("summary").click()
+        try:
+            passage.wait_for(timeout=4_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    passage.wait_for(timeout=1_000)  # still hidden after five tries: fail with Playwright's own message
