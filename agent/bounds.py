@@ -33,7 +33,10 @@ What is bounded, and how (xgrammar 0.2.8 and llguidance 1.9 both honour these ke
 Whatever the bounded copy no longer asserts (a `format` written as a plain bounded string, say) is
 listed in `Bounded.dropped`: those keywords are held by validation and retry.
 Strings and arrays are budgeted separately: the caps step down through `LEVELS`, string length first,
-so a plan keeps several steps with shorter text rather than one step with long text. Arrays nested in
+so a plan keeps several steps with shorter text rather than one step with long text. At each level,
+what the schema leaves optional gives way first (`OPTIONAL_SHARES`: a half, then a quarter of the caps,
+compounding inside optional parts): a plan's required step titles keep the room its optional details,
+sources and assumptions would take in the worst case. Arrays nested in
 arrays get half the cap of their parent. A schema's own smaller maximum is kept, its minimum is never
 undercut; when even the last level does not fit, `BudgetError` names the schema, the budget and the
 pointer of the part that takes most of it.
@@ -67,6 +70,9 @@ LEVELS: tuple[tuple[int, int], ...] = (
     (32, 6), (32, 5), (28, 5), (24, 5), (24, 4), (20, 4), (18, 4), (16, 4), (16, 3), (14, 3), (12, 3),
     (10, 3), (8, 3), (8, 2), (6, 2), (4, 2), (4, 1), (2, 1), (1, 1),
 )
+#: At each level, the share of the caps optional properties get, tried in order: a level whose full caps
+#: do not fit first gives less to what the schema leaves optional, then steps down.
+OPTIONAL_SHARES = (1.0, 0.5, 0.25)
 #: A schema's own pattern is shortened to the string cap only below this many characters: an author's
 #: pattern is deliberate (`owner/repo@ref`), and cutting it as short as free text loses real values.
 PATTERN_CHARS = 32
@@ -93,6 +99,8 @@ class Bounded:
     worst_tokens: int
     string_chars: int
     array_items: int
+    #: the share of those caps that optional properties got (1.0: the same as required ones)
+    optional_share: float
     #: assertions of the schema the bounded grammar does not carry (held by validation and retry)
     dropped: tuple[Unenforced, ...] = ()
 
@@ -117,8 +125,8 @@ def bound_schema(schema: Any, budget_tokens: int, token_bytes: int = 1, *, name:
     `$ref`s into the schema itself (`#/...`) are inlined; `origins` maps a `$ref` to the place that
     errors should name (a bundled schema's references back to the person's own, andini.docschema)."""
     smallest, walk = 0, None
-    for chars, items in LEVELS:
-        walk = _Walk(chars, items, schema, dict(origins or {}))
+    for (chars, items), share in ((level, share) for level in LEVELS for share in OPTIONAL_SHARES):
+        walk = _Walk(chars, items, schema, dict(origins or {}), share=share)
         try:
             bounded = walk.bound(schema, 0, "")
             if bounded is False:
@@ -130,7 +138,7 @@ def bound_schema(schema: Any, budget_tokens: int, token_bytes: int = 1, *, name:
                                    "of $ref), or drop it") from exc
         tokens = tokens_for(worst + overhead_bytes, token_bytes)
         if tokens <= budget_tokens:
-            return Bounded(bounded, worst, tokens, chars, items, tuple(walk.dropped))
+            return Bounded(bounded, worst, tokens, chars, items, share, tuple(walk.dropped))
         smallest = tokens
     assert walk is not None
     part, part_bytes = walk.largest_part(bounded)
@@ -191,6 +199,8 @@ class _Walk:
     stack: tuple[str, ...] = ()
     dropped: list[Unenforced] = field(default_factory=list)
     where: dict[int, tuple[str, Any]] = field(default_factory=dict)
+    #: the share of the caps an optional property gets (compounding: optional inside optional)
+    share: float = 1.0
 
     def bound(self, node: Any, depth: int, at: str) -> Any:
         out = self._bound(node, depth, at)
@@ -244,8 +254,16 @@ class _Walk:
             raise UnboundedError(f"{at}/$ref: cannot resolve {origin!r}") from exc
         rest = {k: v for k, v in node.items() if k != "$ref"}
         merged = {**target, **rest} if isinstance(target, dict) else target
-        inner = _Walk(self.chars, self.items, self.root, self.origins, (*self.stack, ref), self.dropped, self.where)
+        inner = _Walk(self.chars, self.items, self.root, self.origins, (*self.stack, ref), self.dropped, self.where,
+                      self.share)
         return inner.bound(merged, depth, shown)
+
+    def optional(self) -> _Walk:
+        """The walk for an optional property: its share of the caps, so required content keeps the most."""
+        if self.share >= 1:
+            return self
+        return _Walk(max(1, int(self.chars * self.share)), max(1, int(self.items * self.share)), self.root,
+                     self.origins, self.stack, self.dropped, self.where, self.share)
 
     def _string(self, node: dict, depth: int, at: str) -> dict:
         low = int(node.get("minLength", 0))
@@ -321,7 +339,8 @@ class _Walk:
         out: dict[str, Any] = {"type": "object", **_kept(node)}
         props = {}
         for key, value in declared.items():
-            bounded = self.bound(value, depth, f"{at}/properties/{_escape(key)}")
+            walk = self if key in required else self.optional()
+            bounded = walk.bound(value, depth, f"{at}/properties/{_escape(key)}")
             if bounded is not False:
                 props[key] = bounded
             elif key in required:

@@ -77,6 +77,26 @@ def test_plans_keep_several_steps_at_the_default_budget():
     assert bounded.schema["properties"]["steps"]["maxItems"] >= 3 and bounded.string_chars >= 12
 
 
+def test_optional_parts_give_way_before_required_ones():
+    """A plan's optional details, sources and assumptions get a share of the caps, its titles all of them."""
+    bounded = bound_schema(plan_tool().parameters, BUDGET, name="make_plan", overhead_bytes=62)
+    step = bounded.schema["properties"]["steps"]["items"]["properties"]
+    title_chars, detail_chars = (_longest(step[key]["pattern"]) for key in ("title", "detail"))
+    assert bounded.optional_share < 1 and title_chars == bounded.string_chars > detail_chars
+    assert bounded.worst_tokens <= BUDGET
+    # a schema that fits whole keeps its optional parts whole
+    small = bound_schema({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+                          "required": ["a"]}, BUDGET)
+    assert small.optional_share == 1 and _longest(small.schema["properties"]["b"]["pattern"]) == small.string_chars
+
+
+def _longest(pattern: str) -> int:
+    """The longest match of a bounded string pattern (runs of `CHAR{m,n}`)."""
+    import re
+
+    return sum(int(high) for high in re.findall(r"\{(?:\d+,)?(\d+)\}", pattern))
+
+
 def test_plan_steps_call_only_offered_tools():
     tool = ToolSpec(name="create_task", parameters={"type": "object", "properties": {
         "title": {"type": "string"}}, "required": ["title"]})

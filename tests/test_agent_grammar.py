@@ -75,7 +75,8 @@ def test_grammar_accepts_valid_calls_only(compilers, library, family):
 
 def test_plan_schema_compiles_and_bounds_keep_it_valid(compilers):
     fmt = get_format("chatml")
-    plan = {"goal": "Party", "steps": [{"title": "Invite", "detail": "friends"}, {"title": "Cake"}]}
+    # within the default budget's bounds (an optional detail gets a share of the string cap)
+    plan = {"goal": "Party", "steps": [{"title": "Invite the friends", "detail": "calls"}, {"title": "Cake"}]}
     assert accepts(compilers, "xgrammar", fmt, [plan_tool()], True, rendered(fmt, "make_plan", plan))
     assert not accepts(compilers, "xgrammar", fmt, [plan_tool()], True,
                        rendered(fmt, "make_plan", {"goal": "Party", "steps": []}))
