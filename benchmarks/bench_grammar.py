@@ -61,13 +61,18 @@ def adversary_table(limit: int | None, seed: int, shard: str) -> None:
 
 def model_table(n_bfcl: int, n_coplan: int, adapter: str | None, seed: int, free_tokens: int) -> None:
     from agent.backends import complete
+    from finetune.data import plan_heldout_path
     from finetune.readers import read_examples
 
     items = []
     for path in sorted((DATA / "bfcl").glob("BFCL_v4_*.json")):
         items += [(path.stem, e) for e in read_examples(path, "bfcl")]
     bfcl = random.Random(seed).sample(items, min(n_bfcl, len(items)))
-    goals = list(read_examples(DATA / "plans" / "coplan_planning_test.jsonl", "coplan"))
+    # the held-out plan split: goals no training split holds, so the adapter's row is not on its own data
+    heldout = plan_heldout_path()
+    if n_coplan and not heldout.is_file():
+        sys.exit(f"{heldout} is missing: `andini data build configs/smollm2-cpu.yaml` writes the held-out plans")
+    goals = list(read_examples(heldout, "andini")) if n_coplan else []
     coplan = random.Random(seed).sample(goals, min(n_coplan, len(goals)))
     rows = []
     # a call is required (BFCL's irrelevance items left out): the rate is of calls, not of prose
@@ -103,7 +108,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="a seeded sample of this many data schemas (plus the plans)")
     parser.add_argument("--model", action="store_true", help="the real model on BFCL items and CoPlan goals")
     parser.add_argument("--bfcl", type=int, default=30, help="BFCL items (seeded sample over all categories)")
-    parser.add_argument("--coplan", type=int, default=5, help="CoPlan goals (seeded sample)")
+    parser.add_argument("--coplan", type=int, default=5, help="CoPlan goals (seeded sample of the held-out plan split)")
     parser.add_argument("--adapter", help="a LoRA adapter folder on top of the base model")
     parser.add_argument("--shard", default="0/1", help="I/N: every Nth schema from the Ith (to split a long run)")
     parser.add_argument("--free-tokens", type=int, default=64,
