@@ -14,7 +14,7 @@ from typing import Any
 
 from andini.calls import invalid_calls, match_calls
 from andini.schema import Example
-from finetune.render import segment_encoder
+from finetune.render import mistral_common_raw, segment_encoder
 
 
 def tool_examples(examples: list[Example], n: int) -> list[Example]:
@@ -44,8 +44,9 @@ def generate(model: Any, tokenizer: Any, fmt: Any, examples: list[Example], batc
 
     encode = segment_encoder(tokenizer, fmt)
     prompts = [encode(prompt_text(fmt, e.messages, e.tools)) for e in examples]
-    if hasattr(tokenizer, "instruct_tokenizer"):  # mistral-common
-        pad = eos = tokenizer.instruct_tokenizer.tokenizer.eos_id
+    raw = mistral_common_raw(tokenizer)
+    if raw is not None:
+        pad = eos = raw.eos_id
     else:  # stop at the format's end of turn too (SmolLM2's converted eos is <|endoftext|>)
         eos = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(fmt.end_of_turn)]
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]

@@ -30,14 +30,23 @@ def segment_encoder(tokenizer: Any, fmt: ChatFormat) -> Callable[[str], list[int
     return lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def mistral_common_raw(tokenizer: Any) -> Any | None:
+    """The raw tokenizer inside a mistral-common `MistralTokenizer` (ids, special tokens), or None for
+    any other tokenizer: the one place that tells the two kinds apart."""
+    try:
+        from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+    except ImportError:  # mistral-common absent: no tokenizer can be one of its
+        return None
+    return tokenizer.instruct_tokenizer.tokenizer if isinstance(tokenizer, MistralTokenizer) else None
+
+
 def _piecewise_encoder(tokenizer: Any, control_tokens: Sequence[str]) -> Callable[[str], list[int]]:
     """Split at control tokens; encode each piece alone (SentencePiece adds the '▁' the text shows
     as one leading space), as mistral-common does. Works with mistral-common or an HF tokenizer."""
     control_re = re.compile("(" + "|".join(re.escape(t) for t in control_tokens) + ")")
 
-    if hasattr(tokenizer, "instruct_tokenizer"):  # mistral_common MistralTokenizer
-        raw = tokenizer.instruct_tokenizer.tokenizer
-
+    raw = mistral_common_raw(tokenizer)
+    if raw is not None:
         def piece(text: str) -> list[int]:
             return raw.encode(text, bos=False, eos=False)
 
