@@ -36,14 +36,15 @@ Strings and arrays are budgeted separately: the caps step down through `LEVELS`,
 so a plan keeps several steps with shorter text rather than one step with long text. At each level,
 what the schema leaves optional gives way first (`OPTIONAL_SHARES`: a half, then a quarter of the caps,
 compounding inside optional parts): a plan's required step titles keep the room its optional details,
-sources and assumptions would take in the worst case. Arrays nested in
-arrays get half the cap of their parent. A schema's own smaller maximum is kept, its minimum is never
-undercut; when even the last level does not fit, `BudgetError` names the schema, the budget and the
-pointer of the part that takes most of it.
+sources and assumptions would take in the worst case. Arrays nested in arrays get half the cap of
+their parent. A schema's own smaller maximum is kept, its minimum is never undercut; when even the
+last level does not fit, `BudgetError` names the schema, the budget and the pointer of the part that
+takes most of it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -125,7 +126,7 @@ def bound_schema(schema: Any, budget_tokens: int, token_bytes: int = 1, *, name:
     `$ref`s into the schema itself (`#/...`) are inlined; `origins` maps a `$ref` to the place that
     errors should name (a bundled schema's references back to the person's own, andini.docschema)."""
     smallest, walk = 0, None
-    for (chars, items), share in ((level, share) for level in LEVELS for share in OPTIONAL_SHARES):
+    for (chars, items), share in itertools.product(LEVELS, OPTIONAL_SHARES):
         walk = _Walk(chars, items, schema, dict(origins or {}), share=share)
         try:
             bounded = walk.bound(schema, 0, "")

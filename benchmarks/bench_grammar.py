@@ -61,6 +61,7 @@ def adversary_table(limit: int | None, seed: int, shard: str) -> None:
 
 def model_table(n_bfcl: int, n_coplan: int, adapter: str | None, seed: int, free_tokens: int) -> None:
     from agent.backends import complete
+    from eval.plans import read_plan_examples
     from finetune.data import plan_heldout_path
     from finetune.readers import read_examples
 
@@ -69,10 +70,7 @@ def model_table(n_bfcl: int, n_coplan: int, adapter: str | None, seed: int, free
         items += [(path.stem, e) for e in read_examples(path, "bfcl")]
     bfcl = random.Random(seed).sample(items, min(n_bfcl, len(items)))
     # the held-out plan split: goals no training split holds, so the adapter's row is not on its own data
-    heldout = plan_heldout_path()
-    if n_coplan and not heldout.is_file():
-        sys.exit(f"{heldout} is missing: `andini data build configs/smollm2-cpu.yaml` writes the held-out plans")
-    goals = list(read_examples(heldout, "andini")) if n_coplan else []
+    goals = read_plan_examples(plan_heldout_path()) if n_coplan else []
     coplan = random.Random(seed).sample(goals, min(n_coplan, len(goals)))
     rows = []
     # a call is required (BFCL's irrelevance items left out): the rate is of calls, not of prose

@@ -33,10 +33,8 @@ def segment_encoder(tokenizer: Any, fmt: ChatFormat) -> Callable[[str], list[int
 def mistral_common_raw(tokenizer: Any) -> Any | None:
     """The raw tokenizer inside a mistral-common `MistralTokenizer` (ids, special tokens), or None for
     any other tokenizer: the one place that tells the two kinds apart."""
-    try:
-        from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
-    except ImportError:  # mistral-common absent: no tokenizer can be one of its
-        return None
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
     return tokenizer.instruct_tokenizer.tokenizer if isinstance(tokenizer, MistralTokenizer) else None
 
 
