@@ -25,7 +25,8 @@ from pydantic import Field, ValidationError
 
 from andini.errors import InputError
 from andini.schema import Example, Plan
-from eval.runs import ModelRunConfig, RunWriter, map_in_order, new_run_dir, timing_summary
+from eval.runs import (ModelRunConfig, RunWriter, bootstrap_interval, map_in_order, new_run_dir, timing_summary,
+                       wilson_interval)
 from finetune.data import plan_heldout_path
 
 
@@ -83,9 +84,11 @@ def summarise_plans(records: list[dict[str, Any]]) -> dict[str, Any]:
         "items": n,
         "passed": len(valid),
         "schema_valid_rate": round(len(valid) / n, 4) if n else 0.0,
+        "schema_valid_ci95": wilson_interval(len(valid), n),
         "parse_failure_rate": round(sum(bool(r["parse_error"]) for r in records) / n, 4) if n else 0.0,
         "step_count_mae": round(sum(r["step_count_error"] for r in valid) / len(valid), 3) if valid else None,
         "rouge_l_f": round(sum(r["rouge_l_f"] for r in valid) / len(valid), 4) if valid else None,
+        "rouge_l_f_ci95": bootstrap_interval([r["rouge_l_f"] for r in valid]),
         **timing_summary([r["latency_s"] for r in records], [r["new_tokens"] for r in records]),
     }
     return {"kind": "plans", "overall": overall}

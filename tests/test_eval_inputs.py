@@ -182,3 +182,20 @@ def test_declining_is_scored_from_both_sides():
     low, high = wilson_interval(0, 10)
     assert low == 0.0 and 0.27 < high < 0.29  # the rule-of-three neighbourhood, never a zero-width interval
     assert wilson_interval(5, 10) == (0.2366, 0.7634) and wilson_interval(0, 0) is None
+
+
+def test_plan_scores_come_with_their_intervals():
+    from eval.plans import summarise_plans
+    from eval.runs import bootstrap_interval, wilson_interval
+
+    def row(passed, rouge):
+        return {"passed": passed, "parse_error": None, "step_count_error": 1, "rouge_l_f": rouge,
+                "latency_s": 1.0, "new_tokens": 10}
+
+    rows = [row(True, r) for r in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)] + [row(False, None)]
+    overall = summarise_plans(rows)["overall"]
+    assert overall["schema_valid_ci95"] == wilson_interval(6, 7)
+    low, high = overall["rouge_l_f_ci95"]
+    assert low < overall["rouge_l_f"] == 0.35 < high and 0.1 <= low and high <= 0.6  # invalid plans not scored
+    assert bootstrap_interval([0.4] * 5) == (0.4, 0.4) and bootstrap_interval([]) is None
+    assert overall["rouge_l_f_ci95"] == summarise_plans(rows)["overall"]["rouge_l_f_ci95"]  # seeded
