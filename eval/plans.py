@@ -25,8 +25,15 @@ from pydantic import Field, ValidationError
 
 from andini.errors import InputError
 from andini.schema import Example, Plan
-from eval.runs import (ModelRunConfig, RunWriter, bootstrap_interval, map_in_order, new_run_dir, timing_summary,
-                       wilson_interval)
+from eval.runs import (
+    ModelRunConfig,
+    RunWriter,
+    bootstrap_interval,
+    map_in_order,
+    new_run_dir,
+    timing_summary,
+    wilson_interval,
+)
 from finetune.data import plan_heldout_path
 
 
