@@ -10,7 +10,8 @@ output) and marks what it made in `meta["augment"]`, which the dataset card coun
 - `add_distractors`: extra offered tools chosen by similarity to the called ones (word overlap of
   names, descriptions and parameter names), so "offered" never means "call it" and choosing among
   near neighbours is learned. Near-identical tools (overlap >= `_SAME_TOOL`) are never offered:
-  either could be right.
+  either could be right. Given a budget (`fits`), an example gets only the distractors that keep it
+  inside it: otherwise the longest examples, those with several calls, were the ones dropped later.
 - `irrelevance_by_removal`: the called tools removed, the similar distractors kept; the target becomes
   the no-call reply (Hammer's irrelevance augmentation). `irrelevance_by_donor`: another example's
   tools offered instead (the older, easier kind).
@@ -29,6 +30,7 @@ import random
 import re
 import string
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from andini.calls import call_problems
@@ -155,9 +157,10 @@ class ToolIndex:
 
 
 def add_distractors(examples: list[Example], count: int, seed: int, index: ToolIndex | None = None,
-                    candidates: int = 6) -> list[Example]:
+                    candidates: int = 6, fits: Callable[[Example], bool] | None = None) -> list[Example]:
     """Offer `count` more tools: drawn from the `candidates` most similar to the called (else offered)
-    ones, falling back to random tools when too few share a word. Inserted at seeded positions."""
+    ones, falling back to random tools when too few share a word. Inserted at seeded positions. With
+    `fits`, as many of them as keep the example fitting (fewer, or none)."""
     index = index or ToolIndex(examples)
     out = []
     for ex in examples:
@@ -172,10 +175,14 @@ def add_distractors(examples: list[Example], count: int, seed: int, index: ToolI
             extra = rng.choice(index.tools)
             if extra.name not in {t.name for t in [*ex.tools, *picked]}:
                 picked.append(extra)
-        tools = list(ex.tools)
+        tools, distracted = list(ex.tools), ex
         for tool in picked:
             tools.insert(rng.randint(0, len(tools)), tool)
-        out.append(_tagged(ex, "distractors", tools=tools) if picked else ex)
+            candidate = _tagged(ex, "distractors", tools=list(tools))
+            if fits is not None and not fits(candidate):
+                break
+            distracted = candidate
+        out.append(distracted)
     return out
 
 
@@ -278,10 +285,12 @@ def shuffle_tools(ex: Example, seed: int) -> Example:
 # ---------------------------------------------------------------- the recipe
 
 
-def augment_split(examples: list[Example], data: Any, removed: Counter | None = None) -> list[Example]:
+def augment_split(examples: list[Example], data: Any, removed: Counter | None = None,
+                  fits: Callable[[Example], bool] | None = None) -> list[Example]:
     """One split's examples with the configured augmentations (`data` is the DataConfig), in a fixed
     order: compose, distractors, no-call examples, then masking and shuffles on a seeded share.
-    Outputs that fail validation are dropped and counted in `removed` (none should)."""
+    Distractors are only added while `fits` holds. Outputs that fail validation are dropped and
+    counted in `removed` (none should)."""
     from finetune.validate import example_problems
 
     def picked(kind: str, ex: Example, share: float) -> bool:  # a stable draw per (transform, example)
@@ -290,7 +299,7 @@ def augment_split(examples: list[Example], data: Any, removed: Counter | None = 
     aug, seed, n = data.augment, data.seed, len(examples)
     items = [*examples, *compose(examples, round(n * aug.compose_parallel), True, seed),
              *compose(examples, round(n * aug.compose_multi), False, seed)]
-    items = add_distractors(items, data.distractor_tools, seed, ToolIndex(items), aug.distractor_candidates)
+    items = add_distractors(items, data.distractor_tools, seed, ToolIndex(items), aug.distractor_candidates, fits)
     items += irrelevance_by_removal(items, round(n * aug.irrelevance_removal), seed)
     items += irrelevance_by_donor(items, round(n * data.irrelevance_fraction), seed)
     out = []

@@ -244,8 +244,9 @@ def build(config: RunConfig, strict: bool = False, progress=print) -> dict[str, 
     examples = builder.cap(builder.decontaminate(builder.deduplicate(drop_long(examples, config, builder, "read"))))
     splits = builder.split(examples)
     splits["train"] = builder.mix(splits["train"])
+    fits = lambda ex: token_lengths([ex], config)[0] <= data.max_tokens  # noqa: E731
     for name in SPLITS:
-        splits[name] = augment_split(splits[name], data, builder.removed["augment_invalid"])
+        splits[name] = augment_split(splits[name], data, builder.removed["augment_invalid"], fits)
     lengths: dict[str, list[int]] = {}
     for name in SPLITS:  # distractor tools and composition made some longer
         splits[name] = drop_long(splits[name], config, builder, name)

@@ -55,6 +55,18 @@ def test_distractors_are_the_similar_tools_not_random_ones():
     assert out[0].target_calls == EXAMPLES[0].target_calls and out[0].meta["augment"] == ["distractors"]
 
 
+def test_distractors_stop_where_the_example_would_no_longer_fit():
+    # The budget counts offered tools here; in `andini data build` it is the rendering's tokens.
+    index = augment.ToolIndex(EXAMPLES)
+    unlimited = augment.add_distractors(EXAMPLES[:1], 3, seed=0, index=index)
+    assert len(unlimited[0].tools) == 4
+    fewer = augment.add_distractors(EXAMPLES[:1], 3, seed=0, index=index, fits=lambda e: len(e.tools) <= 2)
+    assert len(fewer[0].tools) == 2 and fewer[0].meta["augment"] == ["distractors"]
+    assert {t.name for t in fewer[0].tools} < {t.name for t in unlimited[0].tools}  # the same draw, cut short
+    untouched = augment.add_distractors(EXAMPLES[:1], 3, seed=0, index=index, fits=lambda e: len(e.tools) <= 1)
+    assert untouched == EXAMPLES[:1]  # no distractor fits: the example as it was, not dropped
+
+
 def test_irrelevance_by_removal_keeps_only_tools_that_were_not_called():
     with_distractor = augment.add_distractors(EXAMPLES, 1, seed=0)
     out = augment.irrelevance_by_removal(with_distractor, 2, seed=0)
