@@ -31,6 +31,8 @@ class Completion(BaseModel):
     latency_s: float = Field(0.0, description="Seconds for the whole call.")
     ttft_s: float = Field(0.0, description="Seconds to the first generated token.")
     new_tokens: int = Field(0, description="Generated tokens (servers: as reported, else chunks seen).")
+    stopped_before_call: bool = Field(False, description="Local: the model began one more call than the tokens "
+                                      "left could hold, so the output ended before it (raise max_new_tokens).")
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ def _complete_local(messages: Sequence[Message], tools: list[ToolSpec], model: s
     if not gen.finished and error:
         error = f"cut off at max_new_tokens={limit}: {error}"
     return Completion(text=gen.text, content=content, calls=calls, error=error, latency_s=gen.latency_s,
-                      ttft_s=gen.ttft_s, new_tokens=gen.new_tokens)
+                      ttft_s=gen.ttft_s, new_tokens=gen.new_tokens, stopped_before_call=gen.stopped_before_call)
 
 
 def _complete_remote(chat: Any, messages: Sequence[Message], tools: list[ToolSpec],

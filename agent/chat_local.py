@@ -105,7 +105,8 @@ class LocalChatModel(BaseChatModel):
         message.usage_metadata = {"input_tokens": gen.prompt_tokens, "output_tokens": gen.new_tokens,
                                   "total_tokens": gen.prompt_tokens + gen.new_tokens}
         message.response_metadata = {"ttft_s": gen.ttft_s, "latency_s": gen.latency_s, "raw": gen.text,
-                                     "finished": gen.finished, "model_name": engine.name}
+                                     "finished": gen.finished, "stopped_before_call": gen.stopped_before_call,
+                                     "model_name": engine.name}
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 

@@ -33,6 +33,9 @@ class Generation:
     finished: bool
     prompt_tokens: int = 0
     token_ids: list[int] = field(default_factory=list)
+    #: True when the model began a call that the tokens left could not hold, so the output ended before
+    #: it (agent/grammar.py, CallWatch): a call the budget refused, not one the model did not want.
+    stopped_before_call: bool = False
 
 
 @dataclass
@@ -160,7 +163,8 @@ class LocalEngine:
                 r.on_token(text[len(st.shown):])
             results.append(Generation(text=text, new_tokens=len(st.ids), ttft_s=st.ttft - r.start if st.ttft else 0.0,
                                       latency_s=now - r.start, finished=st.finished,
-                                      prompt_tokens=int(r.input_ids.shape[1]), token_ids=list(st.ids)))
+                                      prompt_tokens=int(r.input_ids.shape[1]), token_ids=list(st.ids),
+                                      stopped_before_call=st.before_call))
         return results
 
 
@@ -184,6 +188,7 @@ class _State:
     ttft: float = 0.0
     finished: bool = False
     done: bool = False
+    before_call: bool = False
 
     def step(self, engine: LocalEngine, r: _Request, logits: Any, step: int) -> None:
         """Choose this row's next token: mask, sample, accept; then the stop, budget and grammar tests."""
@@ -201,7 +206,7 @@ class _State:
             self.finished = self.done = True
             return
         if r.constraint is not None and not r.constraint.may_open(r.max_new_tokens - step - 1):
-            self.finished = self.done = True  # a call starting here could not close in the budget: end before it
+            self.finished = self.done = self.before_call = True  # a call starting here could not close: end before it
             return
         self.ids.append(token)
         if r.on_token is not None:

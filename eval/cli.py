@@ -127,7 +127,7 @@ def _toolcalls(args: argparse.Namespace) -> int:
     run_dir, summary = run_toolcalls(config, out=args.out, progress=_progress)
     _print_summary(run_dir, summary, args.json,
                    ["accuracy", "accuracy_ci95", "no_call_where_expected", "call_where_none_expected",
-                    "parse_failure_rate", "schema_valid_rate", "latency_p50_s"])
+                    "parse_failure_rate", "schema_valid_rate", "stopped_before_call", "latency_p50_s"])
     return 0
 
 
@@ -138,7 +138,8 @@ def _plans(args: argparse.Namespace) -> int:
     config = PlansConfig(**data, tool_choice=args.tool_choice, **_model_kwargs(args))
     run_dir, summary = run_plans(config, out=args.out, progress=_progress)
     _print_summary(run_dir, summary, args.json,
-                   ["schema_valid_rate", "step_count_mae", "rouge_l_f", "latency_p50_s", "tokens_per_s"])
+                   ["schema_valid_rate", "step_count_mae", "rouge_l_f", "rouge_l_f_ci95", "latency_p50_s",
+                    "tokens_per_s"])
     return 0
 
 

@@ -192,6 +192,8 @@ def _metrics(rows: list[dict[str, Any]], fmt: str) -> dict[str, Any]:
         "schema_valid_rate": round(1 - invalid_calls / calls, 4) if calls else None,
         **timing_summary([r["latency_s"] for r in rows], [r["new_tokens"] for r in rows]),
         "error_types": dict(Counter(r["error_type"] for r in rows if r["error_type"]).most_common()),
+        # items whose output the budget ended before a call the model began: a fail here may be the budget's
+        "stopped_before_call": sum(bool(r.get("stopped_before_call")) for r in rows),
     }
     if fmt != "bfcl":
         for grain in ("tool", "param", "call"):
@@ -259,7 +261,7 @@ def ask(config: ToolcallsConfig, item: EvalItem, complete: Callable[..., Any]) -
         "calls": [c.model_dump() for c in completion.calls], "parse_error": parse_error,
         "backend_error": completion.error,
         "latency_s": round(completion.latency_s, 4), "ttft_s": completion.ttft_s,
-        "new_tokens": completion.new_tokens,
+        "new_tokens": completion.new_tokens, "stopped_before_call": completion.stopped_before_call,
     }
     record.update(score(item, list(completion.calls), parse_error, config.format))
     return record

@@ -54,8 +54,30 @@ class AdversaryModel:
         return SimpleNamespace(logits=logits.view(1, 1, -1), cache=None)
 
 
-def engine(tokenizer: Any, kind: str, seed: int = 0) -> Any:
-    """A LocalEngine (ChatML, the default model's tokenizer) whose model is the adversary."""
+class TextModel:
+    """Logits that spell out `script`'s tokens, one per forward pass, then a stop token: a model that
+    wants exactly this output, to see what the decoder lets through."""
+
+    def __init__(self, script: list[int], stop_id: int, size: int):
+        self.script, self.stop_id, self.size, self.step = script, stop_id, size, 0
+        self.device = "cpu"
+        self.config = SimpleNamespace(model_type="text")
+
+    def get_output_embeddings(self) -> Any:
+        return SimpleNamespace(weight=SimpleNamespace(shape=(self.size, 1)))
+
+    def __call__(self, input_ids: Any, cache: Any = None, **kwargs: Any) -> Any:
+        import torch
+
+        logits = torch.zeros(self.size)
+        logits[self.script[self.step] if self.step < len(self.script) else self.stop_id] = 100.0
+        self.step += 1
+        return SimpleNamespace(logits=logits.view(1, 1, -1), cache=None)
+
+
+def engine(tokenizer: Any, kind: str, seed: int = 0, script: str | None = None) -> Any:
+    """A LocalEngine (ChatML, the default model's tokenizer) whose model is the adversary of `kind`,
+    or with `script`, a TextModel writing that text."""
     from agent.grammar import XGrammarFactory
     from agent.local import LocalEngine
     from andini.formats import get_format
@@ -63,8 +85,10 @@ def engine(tokenizer: Any, kind: str, seed: int = 0) -> Any:
     fmt = get_format("chatml")
     stop = sorted({tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(fmt.end_of_turn)})
     factory = XGrammarFactory(tokenizer, len(tokenizer), stop)
-    return LocalEngine(model=AdversaryModel(factory.vocab, stop, kind, seed), tokenizer=tokenizer, fmt=fmt,
-                       name=f"adversary-{kind}", stop_ids=stop, grammars={"xgrammar": factory})
+    model = (AdversaryModel(factory.vocab, stop, kind, seed) if script is None else
+             TextModel(tokenizer(script, add_special_tokens=False)["input_ids"], stop[-1], len(tokenizer)))
+    return LocalEngine(model=model, tokenizer=tokenizer, fmt=fmt, name=f"adversary-{kind}", stop_ids=stop,
+                       grammars={"xgrammar": factory})
 
 
 @dataclass

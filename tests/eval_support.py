@@ -177,15 +177,14 @@ class ScriptedModel:
         self.right, self.calls = right, 0
 
     def __call__(self, messages, tools, **options):
-        from types import SimpleNamespace
-
+        from agent.backends import Completion
         from andini.schema import ToolCall
 
         index, self.calls = self.calls, self.calls + 1
         answer = self.answers.get(messages[-1].content) if self.right(index) else None
         calls = [ToolCall(name=n, arguments=a) for call in answer or [] for n, a in call.items()]
-        return SimpleNamespace(text=str(answer), content="" if calls else "I cannot help.", calls=calls,
-                               error=None, latency_s=0.5 + index % 3, ttft_s=0.1, new_tokens=20)
+        return Completion(text=str(answer), content="" if calls else "I cannot help.", calls=calls,
+                          latency_s=0.5 + index % 3, ttft_s=0.1, new_tokens=20)
 
     def learn(self, items: list[dict]) -> ScriptedModel:
         """Remember a correct output for each raw BFCL item, keyed by its question."""

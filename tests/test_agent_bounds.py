@@ -170,3 +170,28 @@ def test_adversary_documents_close_parse_and_validate(tokenizer, kind):
     assert not failed, failed[:5]
     if kind == "open":  # the adversary does push documents toward the worst case
         assert max(o.tokens / o.budget for o in outcomes) > 0.5
+
+
+def test_a_call_the_budget_cannot_hold_ends_the_output_and_says_so(tokenizer):
+    """After one call, a second opens only if the tokens left hold its worst case; otherwise the
+    output ends before it and the generation says that the budget stopped it (eval counts these)."""
+    from agent.grammar import bounded_calls, call_reserve
+    from andini.schema import Message
+    from tests import adversary
+
+    tool = ToolSpec(name="play", description="Play an artist", parameters={
+        "type": "object", "properties": {"artist": {"type": "string"}}, "required": ["artist"]})
+    call = '<tool_call>\n{{"name": "play", "arguments": {{"artist": "{}"}}}}\n</tool_call>'
+    script = call.format("Taylor Swift") + "\n" + call.format("Maroon 5")
+
+    def generate(budget):
+        eng = adversary.engine(tokenizer, "scripted", script=script)
+        gen = eng.generate([Message(role="user", content="play both")], [tool], max_new_tokens=budget)
+        return gen, eng.fmt.parse(gen.text)[1], call_reserve(eng.fmt, bounded_calls(eng.fmt, [tool], budget), budget, 1)
+
+    roomy, calls, reserve = generate(BUDGET)
+    assert [c.arguments["artist"] for c in calls] == ["Taylor Swift", "Maroon 5"]
+    assert roomy.finished and not roomy.stopped_before_call and roomy.new_tokens + reserve < BUDGET
+    tight, calls, reserve = generate(96)
+    assert [c.arguments["artist"] for c in calls] == ["Taylor Swift"]  # the second could not have closed
+    assert tight.finished and tight.stopped_before_call and 96 - tight.new_tokens < reserve
