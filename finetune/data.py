@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,16 +219,21 @@ class Builder:
         return mixed
 
 
-def drop_long(examples: list[Example], config: RunConfig, builder: Builder, step: str) -> list[Example]:
-    """Examples whose rendering fits data.max_tokens; the others are counted under too_long.<step>."""
+def fits_budget(config: RunConfig) -> Callable[[Example], bool]:
+    """The build's one length rule: an example fits when its rendering is at most data.max_tokens."""
     from finetune.card import token_lengths
 
+    return lambda ex: token_lengths([ex], config)[0] <= config.data.max_tokens
+
+
+def drop_long(examples: list[Example], fits: Callable[[Example], bool], builder: Builder, step: str) -> list[Example]:
+    """The examples that fit; the others are counted under too_long.<step>."""
     kept = []
-    for ex, n in zip(examples, token_lengths(examples, config), strict=True):
-        if n > config.data.max_tokens:
-            builder.removed["too_long"][step] += 1
-        else:
+    for ex in examples:
+        if fits(ex):
             kept.append(ex)
+        else:
+            builder.removed["too_long"][step] += 1
     return kept
 
 
@@ -241,15 +247,15 @@ def build(config: RunConfig, strict: bool = False, progress=print) -> dict[str, 
     examples = builder.hold_out_plans(builder.read_sources())
     progress(f"read {len(examples) + len(builder.heldout_plans)} examples, {len(builder.problems)} invalid, "
              f"{len(builder.heldout_plans)} plans held out")
-    examples = builder.cap(builder.decontaminate(builder.deduplicate(drop_long(examples, config, builder, "read"))))
+    fits = fits_budget(config)
+    examples = builder.cap(builder.decontaminate(builder.deduplicate(drop_long(examples, fits, builder, "read"))))
     splits = builder.split(examples)
     splits["train"] = builder.mix(splits["train"])
-    fits = lambda ex: token_lengths([ex], config)[0] <= data.max_tokens  # noqa: E731
     for name in SPLITS:
         splits[name] = augment_split(splits[name], data, builder.removed["augment_invalid"], fits)
     lengths: dict[str, list[int]] = {}
     for name in SPLITS:  # distractor tools and composition made some longer
-        splits[name] = drop_long(splits[name], config, builder, name)
+        splits[name] = drop_long(splits[name], fits, builder, name)
         lengths[name] = token_lengths(splits[name], config)
     out = Path(data.out)
     out.mkdir(parents=True, exist_ok=True)

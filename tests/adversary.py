@@ -54,7 +54,7 @@ class AdversaryModel:
         return SimpleNamespace(logits=logits.view(1, 1, -1), cache=None)
 
 
-class TextModel:
+class ScriptedTextModel:
     """Logits that spell out `script`'s tokens, one per forward pass, then a stop token: a model that
     wants exactly this output, to see what the decoder lets through."""
 
@@ -75,9 +75,20 @@ class TextModel:
         return SimpleNamespace(logits=logits.view(1, 1, -1), cache=None)
 
 
-def engine(tokenizer: Any, kind: str, seed: int = 0, script: str | None = None) -> Any:
-    """A LocalEngine (ChatML, the default model's tokenizer) whose model is the adversary of `kind`,
-    or with `script`, a TextModel writing that text."""
+def engine(tokenizer: Any, kind: str, seed: int = 0) -> Any:
+    """A LocalEngine (ChatML, the default model's tokenizer) whose model is the adversary of `kind`."""
+    return _local_engine(tokenizer, lambda factory, stop: AdversaryModel(factory.vocab, stop, kind, seed),
+                         f"adversary-{kind}")
+
+
+def text_engine(tokenizer: Any, script: str) -> Any:
+    """A LocalEngine like `engine`'s whose model is a ScriptedTextModel writing `script`."""
+    ids = tokenizer(script, add_special_tokens=False)["input_ids"]
+    return _local_engine(tokenizer, lambda factory, stop: ScriptedTextModel(ids, stop[-1], len(tokenizer)),
+                         "scripted-text")
+
+
+def _local_engine(tokenizer: Any, make_model: Any, name: str) -> Any:
     from agent.grammar import XGrammarFactory
     from agent.local import LocalEngine
     from andini.formats import get_format
@@ -85,9 +96,7 @@ def engine(tokenizer: Any, kind: str, seed: int = 0, script: str | None = None) 
     fmt = get_format("chatml")
     stop = sorted({tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(fmt.end_of_turn)})
     factory = XGrammarFactory(tokenizer, len(tokenizer), stop)
-    model = (AdversaryModel(factory.vocab, stop, kind, seed) if script is None else
-             TextModel(tokenizer(script, add_special_tokens=False)["input_ids"], stop[-1], len(tokenizer)))
-    return LocalEngine(model=model, tokenizer=tokenizer, fmt=fmt, name=f"adversary-{kind}", stop_ids=stop,
+    return LocalEngine(model=make_model(factory, stop), tokenizer=tokenizer, fmt=fmt, name=name, stop_ids=stop,
                        grammars={"xgrammar": factory})
 
 

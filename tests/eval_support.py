@@ -169,7 +169,7 @@ def reference_verdict(item: dict, output: list[dict], category: str) -> bool:
     return bool(result["valid"])
 
 
-class ScriptedModel:
+class ScriptedBackend:
     """A stand-in for `agent.backends.complete` for plumbing tests (reports, folders, errors) only:
     it answers each item with its first correct call when `right(index)` says so, else with text."""
 
@@ -186,7 +186,7 @@ class ScriptedModel:
         return Completion(text=str(answer), content="" if calls else "I cannot help.", calls=calls,
                           latency_s=0.5 + index % 3, ttft_s=0.1, new_tokens=20)
 
-    def learn(self, items: list[dict]) -> ScriptedModel:
+    def learn(self, items: list[dict]) -> ScriptedBackend:
         """Remember a correct output for each raw BFCL item, keyed by its question."""
         self.answers = {item["question"][0][-1]["content"]: correct_calls(item["ground_truth"])
                         for item in items}

@@ -185,7 +185,7 @@ def test_a_call_the_budget_cannot_hold_ends_the_output_and_says_so(tokenizer):
     script = call.format("Taylor Swift") + "\n" + call.format("Maroon 5")
 
     def generate(budget):
-        eng = adversary.engine(tokenizer, "scripted", script=script)
+        eng = adversary.text_engine(tokenizer, script)
         gen = eng.generate([Message(role="user", content="play both")], [tool], max_new_tokens=budget)
         return gen, eng.fmt.parse(gen.text)[1], call_reserve(eng.fmt, bounded_calls(eng.fmt, [tool], budget), budget, 1)
 

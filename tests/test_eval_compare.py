@@ -13,7 +13,7 @@ from andini.cli import main
 from eval.compare import compare_runs
 from eval.reports import list_runs, load_run
 from eval.toolcalls import ToolcallsConfig, run_toolcalls
-from tests.eval_support import ScriptedModel, bfcl_items
+from tests.eval_support import ScriptedBackend, bfcl_items
 
 
 @pytest.fixture
@@ -21,10 +21,10 @@ def two_runs(shared_data, tmp_path):
     folder = shared_data / "bfcl"
     items = [i for c in ("simple_python", "parallel") for i in list(bfcl_items(folder, c))[:4]]
     config = ToolcallsConfig(data=folder, format="bfcl", categories=["simple_python", "parallel"], limit=4)
-    even = ScriptedModel(lambda i: i % 2 == 0).learn(items)
+    even = ScriptedBackend(lambda i: i % 2 == 0).learn(items)
     low = run_toolcalls(config.model_copy(update={"name": "even"}), complete=even)[0]
     high = run_toolcalls(config.model_copy(update={"name": "most"}),
-                         complete=ScriptedModel(lambda i: i != 1).learn(items))[0]
+                         complete=ScriptedBackend(lambda i: i != 1).learn(items))[0]
     return low, high
 
 

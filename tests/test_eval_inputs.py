@@ -145,11 +145,11 @@ def test_parse_failure_is_its_own_error_type(shared_data, tmp_path):
 
 def test_tool_choice_reaches_the_backend_and_names_the_run(shared_data, tmp_path):
     from eval.toolcalls import run_toolcalls
-    from tests.eval_support import ScriptedModel, bfcl_items
+    from tests.eval_support import ScriptedBackend, bfcl_items
 
     seen = []
 
-    class Recording(ScriptedModel):
+    class Recording(ScriptedBackend):
         def __call__(self, messages, tools, **options):
             seen.append(options)
             return super().__call__(messages, tools, **options)
