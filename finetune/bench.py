@@ -10,7 +10,11 @@ folder, so `from_pretrained` and QLoRA's quantize-on-load run as they do on real
 
 The anchors are plain transformers + peft with the Trainer's defaults on rows of concatenated
 examples (SDPA; examples attend across their boundaries, as classic packing does): `plain-gc`
-(4 x 2048, checkpointing on) and `plain-nogc` (2 x 2048, off). Only real tokens count; a step's
+(4 x 2048, checkpointing on) and `plain-nogc` (2 x 2048, off). The Unsloth rows train the same
+concatenated rows with the same Trainer arguments through Unsloth's FastLanguageModel, its LoRA and
+its own checkpointing, as its documentation shows it: `unsloth-gc` (bf16) and `unsloth-qlora` (NF4).
+Unsloth patches transformers when it is imported, so a plan with an Unsloth row imports it first and
+should hold no other rows: run it as its own process, beside the anchors, on the same card. Only real tokens count; a step's
 time runs from the end of the step before it to its own end, the device synchronised, so data
 loading and the optimizer are in it. The first `--warmup` steps are not timed.
 
@@ -47,6 +51,10 @@ SHAPES: dict[str, dict[str, Any]] = {
 PEAK_TFLOPS = 989.0
 #: (rows, tokens a row, gradient checkpointing): the two setups of plain transformers + peft measured first
 ANCHORS = {"plain-gc": (4, 2048, True), "plain-nogc": (2, 2048, False)}
+#: (rows, tokens a row, 4-bit base): Unsloth on the plain-gc anchor's data
+UNSLOTH = {"unsloth-gc": (4, 2048, False), "unsloth-qlora": (4, 2048, True)}
+#: what `target_modules: all-linear` adapts in a Mistral layer (Unsloth wants the names)
+LINEAR_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 DEFAULT_ROWS = "plain-gc,plain-nogc,24gb,12gb,max"
 
 
@@ -106,7 +114,10 @@ def main(args: argparse.Namespace) -> int:
 
     if not args.rows:
         raise AndiniError("No rendered examples given.", hint="render them with --render-only FILE, then --rows FILE")
-    report = run_bench(config, load_rows(args.rows), parse_rows(args.rows_spec), args)
+    plan = parse_rows(args.rows_spec)
+    if any(row.unsloth for row in plan):
+        import unsloth  # noqa: F401 - before transformers and peft, as Unsloth asks: it patches them
+    report = run_bench(config, load_rows(args.rows), plan, args)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(report, indent=2))
@@ -122,6 +133,7 @@ class Row:
 
     name: str
     plain: tuple[int, int, bool] | None = None  # see ANCHORS
+    unsloth: tuple[int, int, bool] | None = None  # see UNSLOTH
     memory: str | None = None
     gc: bool | None = None
     tokens: int | None = None
@@ -135,13 +147,16 @@ def parse_rows(spec: str) -> list[Row]:
 
     rows = []
     for name in (s.strip() for s in spec.split(",") if s.strip()):
-        if name in ANCHORS:
-            rows.append(Row(name, plain=ANCHORS[name]))
-            continue
-        memory, *pairs = name.split("+")
-        if memory not in (*MEMORY_CLASSES, "none"):
-            raise AndiniError(f"Unknown row {name!r}.", hint=f"start with {', '.join([*ANCHORS, *MEMORY_CLASSES])} or none")
-        row = Row(name, memory=None if memory == "none" else memory)
+        head, *pairs = name.split("+")
+        if head in ANCHORS:
+            row = Row(name, plain=ANCHORS[head])
+        elif head in UNSLOTH:
+            row = Row(name, unsloth=UNSLOTH[head])
+        elif head in (*MEMORY_CLASSES, "none"):
+            row = Row(name, memory=None if head == "none" else head)
+        else:
+            raise AndiniError(f"Unknown row {name!r}.",
+                              hint=f"start with {', '.join([*ANCHORS, *UNSLOTH, *MEMORY_CLASSES])} or none")
         for pair in pairs:
             key, _, raw = pair.partition("=")
             number = raw.replace(".", "", 1).isdigit()
@@ -276,7 +291,7 @@ def plain_trainer(config: Any, data: list[dict], batch: int, checkpointing: bool
     """transformers + peft as their documentation shows them: SDPA, the model's own loss, Trainer defaults."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, Trainer
 
     cuda = device == "cuda"
     base = AutoModelForCausalLM.from_pretrained(config.model.base, attn_implementation="sdpa",
@@ -288,8 +303,35 @@ def plain_trainer(config: Any, data: list[dict], batch: int, checkpointing: bool
                                              target_modules=lora.target_modules, task_type="CAUSAL_LM"))
     if checkpointing:
         model.enable_input_require_grads()
+    return Trainer(model=model, args=plain_arguments(config, batch, checkpointing, cuda), train_dataset=data,
+                   data_collator=padded_collator)
+
+
+def unsloth_trainer(config: Any, data: list[dict], batch: int, quantized: bool, seed: int) -> Any:
+    """Unsloth as its documentation shows it (FastLanguageModel, its LoRA, its offloaded checkpointing),
+    with the plain anchors' Trainer arguments. CUDA only."""
+    import torch
+    from transformers import Trainer
+    from unsloth import FastLanguageModel
+
+    placeholder_tokenizer(Path(config.model.base), SHAPES["mistral-7b"]["vocab_size"])
+    model, _ = FastLanguageModel.from_pretrained(config.model.base, max_seq_length=config.train.max_seq_len,
+                                                 dtype=torch.bfloat16, load_in_4bit=quantized, fix_tokenizer=False)
+    lora = config.lora
+    modules = LINEAR_MODULES if lora.target_modules == "all-linear" else lora.target_modules
+    model = FastLanguageModel.get_peft_model(model, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                             target_modules=modules, use_gradient_checkpointing="unsloth",
+                                             random_state=seed)
+    return Trainer(model=model, args=plain_arguments(config, batch, False, True), train_dataset=data,
+                   data_collator=padded_collator)
+
+
+def plain_arguments(config: Any, batch: int, checkpointing: bool, cuda: bool) -> Any:
+    """The Trainer's defaults, with the config's schedule; one step per batch of `batch` rows."""
+    from transformers import TrainingArguments
+
     t = config.train
-    args = TrainingArguments(output_dir=t.output_dir, max_steps=t.max_steps, learning_rate=t.learning_rate,
+    return TrainingArguments(output_dir=t.output_dir, max_steps=t.max_steps, learning_rate=t.learning_rate,
                              lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio,
                              weight_decay=t.weight_decay, per_device_train_batch_size=batch,
                              gradient_checkpointing=checkpointing,
@@ -297,7 +339,20 @@ def plain_trainer(config: Any, data: list[dict], batch: int, checkpointing: bool
                              logging_steps=1, save_strategy="no", eval_strategy="no", report_to=[], seed=t.seed,
                              data_seed=t.seed, remove_unused_columns=False, include_num_input_tokens_seen=True,
                              dataloader_num_workers=0)
-    return Trainer(model=model, args=args, train_dataset=data, data_collator=padded_collator)
+
+
+def placeholder_tokenizer(folder: Path, vocab_size: int) -> None:
+    """Unsloth loads a tokenizer from the model's folder. The rows are token ids already, so one of the
+    vocabulary's size with Mistral's special ids (0 unk, 1 bos, 2 eos) does; written once."""
+    if (folder / "tokenizer.json").exists():
+        return
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {f"<t{i}>": i for i in range(vocab_size)}
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<t0>")),
+                                        unk_token="<t0>", bos_token="<t1>", eos_token="<t2>", pad_token="<t0>")
+    tokenizer.save_pretrained(folder)
 
 
 def step_timer(device: str) -> Any:
@@ -376,6 +431,9 @@ def measure(row: Row, config: Any, rows: list[dict], args: argparse.Namespace, d
         count, width, checkpointing = row.plain
         data = concat_rows(rows, min(width, cfg.train.max_seq_len))  # CPU tests run shorter rows
         trainer = plain_trainer(cfg, data, count, checkpointing, device, cfg.train.seed)
+    elif row.unsloth:
+        count, width, quantized = row.unsloth
+        trainer = unsloth_trainer(cfg, concat_rows(rows, width), count, quantized, cfg.train.seed)
     else:
         trainer = andini_trainer(cfg, rows, device)
     if device == "cuda":
@@ -411,6 +469,8 @@ def parity_losses(row: Row, config: Any, rows: list[dict], args: argparse.Namesp
     subset = rows[:4 * args.parity]
     if row.plain:
         trainer = plain_trainer(cfg, subset, 4, row.plain[2], device, cfg.train.seed if seed is None else seed)
+    elif row.unsloth:
+        trainer = unsloth_trainer(cfg, subset, 4, row.unsloth[2], cfg.train.seed)
     else:
         trainer = andini_trainer(cfg, subset, device, packed=False)  # the collator packs each group of 4
     trainer.train()
@@ -499,7 +559,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("torch", "transformers", "peft", "liger-kernel", "bitsandbytes"):
+    for name in ("torch", "transformers", "peft", "liger-kernel", "bitsandbytes", "unsloth"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -117,6 +117,18 @@ def test_bench_rows_are_configs_of_andini_finetune(tmp_path):
         bench.parse_rows("max+nope=1")
 
 
+def test_bench_comparison_rows_train_the_anchors_data_with_their_own_lora_dropout(tmp_path):
+    """The plain and Unsloth rows keep their data (4 x 2048 concatenated) and take `dropout=`, so each
+    andini row has a comparison with the same LoRA set-up; a misspelt row names the known ones."""
+    config = tiny_bench_config(tmp_path)
+    plain, unsloth = bench.parse_rows("plain-gc+dropout=0,unsloth-qlora")
+    assert (plain.plain, unsloth.unsloth) == (bench.ANCHORS["plain-gc"], (4, 2048, True))
+    assert bench.row_config(config, plain, "/m", steps=2, out=str(tmp_path)).lora.dropout == 0.0
+    assert bench.row_config(config, unsloth, "/m", steps=2, out=str(tmp_path)).lora.dropout == config.lora.dropout
+    with pytest.raises(AndiniError, match="unsloth-gc"):
+        bench.parse_rows("unslot-gc")
+
+
 def test_rendered_rows_round_trip(tmp_path):
     """--render-only writes what train.render_all makes of the split; --rows reads back the same rows."""
     from dataclasses import replace
