@@ -4,7 +4,9 @@ of a machine with no image registry (docker-compose.ci.yml over docker-compose.y
 The cpu profile: both health checks pass; the API answers with its bearer token and refuses without;
 a document ingested through the API is cited by an answer through the API; headless Chromium against
 the containerized UI asks a question and gets an answer with Sources; `docker compose restart` keeps the
-document, the task and the conversation (volumes); `down` leaves no container. Then the tgi profile:
+document, the task and the conversation (volumes); the app container killed (`docker compose kill`)
+while a writer inside it holds plan -> tasks' transaction open leaves the plan and none of its tasks,
+and the API then converts it whole; `down` leaves no container. Then the tgi profile:
 the app container, search-first on, answers through TGI's wire (the TGI-wire server of
 tests/agent_support.py, run as the compose `tgi` service) and cites the document.
 
@@ -21,6 +23,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.test_store_crash import HOLD, STEPS, writer_stopped_inside_to_tasks
 from tests.test_ui_browser import (
     _ask_and_check_the_answer,
     _reopen_the_conversation,
@@ -212,9 +216,40 @@ def test_cpu_profile_runs_answers_and_keeps_its_data_across_restart(stack, brows
     except BaseException:
         _shot(page, "stack-reopen-failed.png")
         raise
+    _kill_the_app_inside_plan_to_tasks(stack)
 
     stack.compose("down", what="down")
     assert stack.containers() == []
+
+
+def _kill_the_app_inside_plan_to_tasks(stack: Stack) -> None:
+    """A writer in the app container (its Python, its /data volume) saves a plan and holds the
+    transaction of plan -> tasks open after some INSERTs; the whole container is killed there."""
+    writer = subprocess.Popen(stack.command("cpu") + ["exec", "-T", "app-cpu", "python", "-c",
+                                                      writer_stopped_inside_to_tasks(HOLD), "", "new"],
+                              cwd=REPO, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(180, writer.kill)  # a writer that never gets inside ends the wait below
+    watchdog.start()
+    lines = []
+    try:
+        for line in writer.stdout:
+            lines.append(line)
+            if line.startswith("inside the transaction"):
+                break
+        assert lines and lines[-1].startswith("inside the transaction"), "".join(lines)
+        plan_id = int(next(line for line in lines if line.startswith("plan ")).split()[1])
+        stack.compose("kill", "app-cpu", what="kill app (inside plan -> tasks)")
+    finally:
+        watchdog.cancel()
+        writer.kill()
+        writer.wait()
+    stack.compose("up", "-d", "--wait", "--wait-timeout", "300", what="healthy after the kill")
+
+    assert stack.call("GET", f"/v1/plans/{plan_id}").json()["plan"]["goal"] == "Release v2"
+    assert [t for t in stack.call("GET", "/v1/tasks").json() if t["plan_id"] == plan_id] == []
+    made = stack.call("POST", f"/v1/plans/{plan_id}/tasks")
+    assert made.status_code == 201, made.text
+    assert [t["title"] for t in made.json()] == [f"Step {i}" for i in range(1, STEPS + 1)]
 
 
 def test_tgi_profile_answers_through_the_wire_with_citations(stack):

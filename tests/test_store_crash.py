@@ -16,27 +16,39 @@ from tests.conftest import REPO
 STEPS = 6
 KILL_AT = 4  # the kill lands while the 4th step's INSERT starts, three already written in the transaction
 
-# Run in a child: SQLite's trace hook fires as each statement starts, so the kill falls inside the
-# transaction of PlanStore.to_tasks, after some of its INSERTs and before its COMMIT.
-CHILD = textwrap.dedent(f"""
-    import os, signal, sys
-    from agent import storage
-    from agent.plans import PlanStore
+# The child's script: SQLite's trace hook fires as each statement starts, so `stop` runs inside the
+# transaction of PlanStore.to_tasks, after some of its INSERTs and before its COMMIT. argv: the database
+# ("" for $ANDINI_HOME/agent.db) and the plan's id ("new": save a plan of STEPS steps and print its id).
+def writer_stopped_inside_to_tasks(stop: str) -> str:
+    return textwrap.dedent(f"""
+        import os, signal, sys, time
+        from agent import storage
+        from agent.plans import PlanStore
 
-    store = PlanStore(sys.argv[1])
-    inserts = 0
+        store = PlanStore(sys.argv[1] or None)
+        if sys.argv[2] == "new":
+            plan_id = store.save({{"goal": "Release v2", "steps": [{{"title": f"Step {{i}}"}} for i in range(1, {STEPS + 1})]}})
+            print(f"plan {{plan_id}}", flush=True)
+        else:
+            plan_id = int(sys.argv[2])
+        inserts = 0
 
-    def trace(sql):
-        global inserts
-        if sql.lstrip().upper().startswith("INSERT INTO TASKS"):
-            inserts += 1
-            if inserts == {KILL_AT}:
-                os.kill(os.getpid(), signal.SIGKILL)
+        def trace(sql):
+            global inserts
+            if sql.lstrip().upper().startswith("INSERT INTO TASKS"):
+                inserts += 1
+                if inserts == {KILL_AT}:
+                    {stop}
 
-    storage.connect(store.path).set_trace_callback(trace)
-    store.to_tasks(int(sys.argv[2]))
-    print("not killed")
-""")
+        storage.connect(store.path).set_trace_callback(trace)
+        store.to_tasks(plan_id)
+        print("not stopped", flush=True)
+    """)
+
+
+SELF_KILL = "os.kill(os.getpid(), signal.SIGKILL)"
+#: for a kill from outside (the container's): says so, then holds the transaction open
+HOLD = 'print("inside the transaction", flush=True); time.sleep(600)'
 
 
 def test_a_kill_during_plan_to_tasks_leaves_no_half_written_tasks(andini_home):
@@ -45,7 +57,7 @@ def test_a_kill_during_plan_to_tasks_leaves_no_half_written_tasks(andini_home):
     plan_id = plans.save({"goal": "Release v2", "steps": [{"title": f"Step {i}"} for i in range(1, STEPS + 1)]})
     unrelated = TaskStore(db_path).create("Water the plants")
 
-    done = subprocess.run([sys.executable, "-c", CHILD, str(db_path), str(plan_id)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-c", writer_stopped_inside_to_tasks(SELF_KILL), str(db_path), str(plan_id)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == -signal.SIGKILL, (done.returncode, done.stdout, done.stderr)
 
