@@ -13,9 +13,9 @@ examples (SDPA; examples attend across their boundaries, as classic packing does
 (4 x 2048, checkpointing on) and `plain-nogc` (2 x 2048, off). The Unsloth rows train the same
 concatenated rows with the same Trainer arguments through Unsloth's FastLanguageModel, its LoRA and
 its own checkpointing, as its documentation shows it: `unsloth-gc` (bf16) and `unsloth-qlora` (NF4).
-Unsloth patches transformers when it is imported, so a plan with an Unsloth row imports it first and
-should hold no other rows: run it as its own process, beside the anchors, on the same card. Only real tokens count; a step's
-time runs from the end of the step before it to its own end, the device synchronised, so data
+Unsloth patches transformers when it is imported, so a plan of Unsloth rows imports it first and may
+hold no other rows: run it as its own process, beside the anchors, on the same card. Only real
+tokens count; a step's time runs from the end of the step before it to its own end, the device synchronised, so data
 loading and the optimizer are in it. The first `--warmup` steps are not timed.
 
 `--parity N` trains N steps of the same example groups (same order, same LoRA initialisation)
@@ -116,6 +116,9 @@ def main(args: argparse.Namespace) -> int:
         raise AndiniError("No rendered examples given.", hint="render them with --render-only FILE, then --rows FILE")
     plan = parse_rows(args.rows_spec)
     if any(row.unsloth for row in plan):
+        if not all(row.unsloth for row in plan):
+            raise AndiniError("Unsloth rows cannot share a run with other rows: Unsloth patches transformers "
+                              "for the whole process.", hint="run the Unsloth rows as their own --rows-spec")
         import unsloth  # noqa: F401 - before transformers and peft, as Unsloth asks: it patches them
     report = run_bench(config, load_rows(args.rows), plan, args)
     if args.out:
@@ -314,7 +317,7 @@ def unsloth_trainer(config: Any, data: list[dict], batch: int, quantized: bool, 
     from transformers import Trainer
     from unsloth import FastLanguageModel
 
-    placeholder_tokenizer(Path(config.model.base), SHAPES["mistral-7b"]["vocab_size"])
+    placeholder_tokenizer(Path(config.model.base))
     model, _ = FastLanguageModel.from_pretrained(config.model.base, max_seq_length=config.train.max_seq_len,
                                                  dtype=torch.bfloat16, load_in_4bit=quantized, fix_tokenizer=False)
     lora = config.lora
@@ -341,14 +344,15 @@ def plain_arguments(config: Any, batch: int, checkpointing: bool, cuda: bool) ->
                              dataloader_num_workers=0)
 
 
-def placeholder_tokenizer(folder: Path, vocab_size: int) -> None:
+def placeholder_tokenizer(folder: Path) -> None:
     """Unsloth loads a tokenizer from the model's folder. The rows are token ids already, so one of the
-    vocabulary's size with Mistral's special ids (0 unk, 1 bos, 2 eos) does; written once."""
+    checkpoint's vocabulary size with Mistral's special ids (0 unk, 1 bos, 2 eos) does; written once."""
     if (folder / "tokenizer.json").exists():
         return
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
+    vocab_size = json.loads((folder / "config.json").read_text())["vocab_size"]
     vocab = {f"<t{i}>": i for i in range(vocab_size)}
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<t0>")),
                                         unk_token="<t0>", bos_token="<t1>", eos_token="<t2>", pad_token="<t0>")
@@ -427,13 +431,11 @@ def measure(row: Row, config: Any, rows: list[dict], args: argparse.Namespace, d
     cfg = row_config(config, row, str(args.base_dir), steps, out)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    if row.plain:
-        count, width, checkpointing = row.plain
+    if row.plain or row.unsloth:
+        count, width, switch = row.plain or row.unsloth  # checkpointing (plain) or 4-bit (Unsloth)
         data = concat_rows(rows, min(width, cfg.train.max_seq_len))  # CPU tests run shorter rows
-        trainer = plain_trainer(cfg, data, count, checkpointing, device, cfg.train.seed)
-    elif row.unsloth:
-        count, width, quantized = row.unsloth
-        trainer = unsloth_trainer(cfg, concat_rows(rows, width), count, quantized, cfg.train.seed)
+        trainer = (plain_trainer(cfg, data, count, switch, device, cfg.train.seed) if row.plain else
+                   unsloth_trainer(cfg, data, count, switch, cfg.train.seed))
     else:
         trainer = andini_trainer(cfg, rows, device)
     if device == "cuda":

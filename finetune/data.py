@@ -220,43 +220,50 @@ class Builder:
 
 
 def fits_budget(config: RunConfig) -> Callable[[Example], bool]:
-    """The build's one length rule: an example fits when its rendering is at most data.max_tokens."""
+    """The build's one length rule, for one example at a time (while augmenting)."""
     from finetune.card import token_lengths
 
-    return lambda ex: token_lengths([ex], config)[0] <= config.data.max_tokens
+    return lambda ex: within_budget(token_lengths([ex], config)[0], config)
 
 
-def drop_long(examples: list[Example], fits: Callable[[Example], bool], builder: Builder, step: str) -> list[Example]:
-    """The examples that fit; the others are counted under too_long.<step>."""
-    kept = []
-    for ex in examples:
-        if fits(ex):
+def within_budget(length: int, config: RunConfig) -> bool:
+    return length <= config.data.max_tokens
+
+
+def drop_long(examples: list[Example], config: RunConfig, builder: Builder,
+              step: str) -> tuple[list[Example], list[int]]:
+    """The examples that fit and their lengths (rendered once); the others are counted under too_long.<step>."""
+    from finetune.card import token_lengths
+
+    kept, lengths = [], []
+    for ex, n in zip(examples, token_lengths(examples, config), strict=True):
+        if within_budget(n, config):
             kept.append(ex)
+            lengths.append(n)
         else:
             builder.removed["too_long"][step] += 1
-    return kept
+    return kept, lengths
 
 
 def build(config: RunConfig, strict: bool = False, progress=print) -> dict[str, Any]:
     """Run every step; write out/{train,val,test}.jsonl, card.md, card.json, lengths.png, problems.jsonl."""
     from finetune.augment import augment_split
-    from finetune.card import token_lengths, write_card
+    from finetune.card import write_card
 
     data = config.data
     builder = Builder(config, strict=strict)
     examples = builder.hold_out_plans(builder.read_sources())
     progress(f"read {len(examples) + len(builder.heldout_plans)} examples, {len(builder.problems)} invalid, "
              f"{len(builder.heldout_plans)} plans held out")
-    fits = fits_budget(config)
-    examples = builder.cap(builder.decontaminate(builder.deduplicate(drop_long(examples, fits, builder, "read"))))
+    examples = builder.cap(builder.decontaminate(builder.deduplicate(drop_long(examples, config, builder, "read")[0])))
     splits = builder.split(examples)
     splits["train"] = builder.mix(splits["train"])
+    fits = fits_budget(config)
     for name in SPLITS:
         splits[name] = augment_split(splits[name], data, builder.removed["augment_invalid"], fits)
     lengths: dict[str, list[int]] = {}
-    for name in SPLITS:  # distractor tools and composition made some longer
-        splits[name] = drop_long(splits[name], fits, builder, name)
-        lengths[name] = token_lengths(splits[name], config)
+    for name in SPLITS:  # composition made some longer
+        splits[name], lengths[name] = drop_long(splits[name], config, builder, name)
     out = Path(data.out)
     out.mkdir(parents=True, exist_ok=True)
     for name in SPLITS:
