@@ -431,11 +431,14 @@ def measure(row: Row, config: Any, rows: list[dict], args: argparse.Namespace, d
     cfg = row_config(config, row, str(args.base_dir), steps, out)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    if row.plain or row.unsloth:
-        count, width, switch = row.plain or row.unsloth  # checkpointing (plain) or 4-bit (Unsloth)
+    if row.plain:
+        count, width, checkpointing = row.plain
         data = concat_rows(rows, min(width, cfg.train.max_seq_len))  # CPU tests run shorter rows
-        trainer = (plain_trainer(cfg, data, count, switch, device, cfg.train.seed) if row.plain else
-                   unsloth_trainer(cfg, data, count, switch, cfg.train.seed))
+        trainer = plain_trainer(cfg, data, count, checkpointing, device, cfg.train.seed)
+    elif row.unsloth:
+        count, width, quantized = row.unsloth
+        data = concat_rows(rows, min(width, cfg.train.max_seq_len))
+        trainer = unsloth_trainer(cfg, data, count, quantized, cfg.train.seed)
     else:
         trainer = andini_trainer(cfg, rows, device)
     if device == "cuda":
